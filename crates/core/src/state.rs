@@ -221,6 +221,11 @@ impl Tenant {
         self.confirmed.get(&hold).copied()
     }
 
+    /// When the next hold falls due, so a runtime knows when a `Tick` is worth sending.
+    pub fn next_expiry(&self) -> Option<TimeMs> {
+        self.expiry.first().map(|(at, _)| *at)
+    }
+
     pub(crate) fn expiry_entries(&self) -> impl Iterator<Item = (TimeMs, HoldId)> + '_ {
         self.expiry.iter().copied()
     }

@@ -20,8 +20,8 @@ pub mod sqlite;
 use std::future::Future;
 
 pub use record::{
-    Chain, Corruption, InvalidTenantId, Record, TenantId, batch_bytes_max, batch_records_max, genesis_hash,
-    record_payload_bytes_max,
+    Chain, Corruption, InvalidTenantId, Record, TenantId, batch_bytes_max, batch_records_max,
+    genesis_hash, record_payload_bytes_max,
 };
 pub use recover::{RecoveryReport, Repair, TornTail, VerifyReport, recover, verify};
 
@@ -45,7 +45,12 @@ pub struct Lease {
 impl Lease {
     /// A chain that seals records under this lease, continuing after `last_seq`.
     pub fn chain(&self) -> Chain {
-        Chain::resume(self.tenant.clone(), self.epoch, self.last_seq, self.last_hash)
+        Chain::resume(
+            self.tenant.clone(),
+            self.epoch,
+            self.last_seq,
+            self.last_hash,
+        )
     }
 }
 
@@ -98,9 +103,15 @@ impl StoredBatch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fence {
     /// Someone acquired a newer epoch; this writer must stop.
-    StaleEpoch { lease_epoch: u64, current_epoch: u64 },
+    StaleEpoch {
+        lease_epoch: u64,
+        current_epoch: u64,
+    },
     /// The epoch matches but the batch does not start right after the stored head.
-    SeqConflict { expected_last_seq: u64, current_last_seq: u64 },
+    SeqConflict {
+        expected_last_seq: u64,
+        current_last_seq: u64,
+    },
     /// The tenant has no head row: nobody ever acquired it.
     NoHead,
 }
@@ -118,11 +129,18 @@ pub enum LogError {
     #[error("log handle poisoned by an earlier i/o error")]
     Poisoned,
     #[error("tenant {tenant}: corrupt log: {corruption}")]
-    Corrupt { tenant: TenantId, corruption: Corruption },
+    Corrupt {
+        tenant: TenantId,
+        corruption: Corruption,
+    },
     /// Recovery from a snapshot found the log shorter than, or diverging before, the
     /// snapshot. Repairing would drop records the snapshot already reflects.
     #[error("tenant {tenant}: snapshot at seq {snapshot_seq} does not match the log: {reason}")]
-    SnapshotMismatch { tenant: TenantId, snapshot_seq: u64, reason: String },
+    SnapshotMismatch {
+        tenant: TenantId,
+        snapshot_seq: u64,
+        reason: String,
+    },
     #[error("stored tenant id is invalid: {0}")]
     InvalidTenant(#[from] InvalidTenantId),
 }
@@ -146,10 +164,17 @@ pub trait Backend: Send + Sync {
     /// Appends one batch in one durable transaction, if `lease` is still current and
     /// the batch starts right after the stored head. The batch must be well formed
     /// and sealed under `lease.epoch` (asserted: a malformed batch is a bug).
-    fn append(&self, lease: &Lease, batch: &[Record]) -> impl Future<Output = Result<(), LogError>> + Send;
+    fn append(
+        &self,
+        lease: &Lease,
+        batch: &[Record],
+    ) -> impl Future<Output = Result<(), LogError>> + Send;
 
     /// The tenant's head row, if the tenant exists.
-    fn head(&self, tenant: &TenantId) -> impl Future<Output = Result<Option<Head>, LogError>> + Send;
+    fn head(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<Head>, LogError>> + Send;
 
     /// Up to `batches_max` stored batches whose `last_seq >= from_seq`, in seq order.
     /// Page on with `from_seq = last page's last_seq + 1`.
@@ -160,8 +185,8 @@ pub trait Backend: Send + Sync {
         batches_max: usize,
     ) -> impl Future<Output = Result<Vec<StoredBatch>, LogError>> + Send;
 
-    /// Moves the batch keyed `from_first_seq` and all later batches of the lease's
-    /// tenant into quarantine (never deleting them) and resets the head to
+    /// Moves every batch of the lease's tenant whose `first_seq >= from_first_seq`
+    /// into quarantine (never deleting them) and resets the head to
     /// (`last_seq`, `last_hash`), in one transaction fenced by the lease epoch.
     /// Returns how many batches moved.
     fn quarantine(
@@ -185,7 +210,10 @@ pub trait Backend: Send + Sync {
 
     /// The newest snapshot whose CRC checks; an older one if the newest is damaged.
     /// Errors if snapshots exist but none is intact.
-    fn latest_snapshot(&self, tenant: &TenantId) -> impl Future<Output = Result<Option<Snapshot>, LogError>> + Send;
+    fn latest_snapshot(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<Snapshot>, LogError>> + Send;
 
     /// Every tenant with a head row, sorted.
     fn tenants(&self) -> impl Future<Output = Result<Vec<TenantId>, LogError>> + Send;

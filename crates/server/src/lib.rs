@@ -1,1 +1,12 @@
-//! Placeholder.
+//! The sturmfest server: the runtime that feeds the core and the log, the log codec,
+//! the tenant registry and the HTTP API.
+
+// Limits are named like values with their unit last, in the TigerBeetle style.
+#![allow(non_upper_case_globals)]
+
+pub mod codec;
+pub mod http;
+pub mod node;
+pub mod runtime;
+pub mod tenants;
+pub mod views;

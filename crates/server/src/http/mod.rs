@@ -1,0 +1,105 @@
+//! The HTTP JSON API (axum). `app(state)` builds the whole router, so tests drive
+//! the full stack without a socket; only this module knows HTTP.
+
+pub mod dto;
+pub mod extract;
+pub mod handlers;
+pub mod problem;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{BoxError, Router};
+use tower::ServiceBuilder;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::runtime::Shard;
+use crate::tenants::Credentials;
+use problem::Problem;
+
+/// Largest accepted request body (a 100,000-seat venue import fits).
+pub const request_body_bytes_max: usize = 8 * 1024 * 1024;
+/// Requests in flight at once; beyond this new requests get 503 at once.
+pub const requests_in_flight_max: usize = 8_192;
+
+#[derive(Clone)]
+pub struct TenantHandle {
+    pub shard: Shard,
+    pub credentials: Credentials,
+    /// Part of availability ETags so a restarted node never reuses an old tag.
+    pub shard_epoch: u64,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub tenants: Arc<HashMap<String, TenantHandle>>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "sturmfest API", version = "1", description = "Tickets that survive the storm. Errors are RFC 9457 problem+json with a stable `code`."),
+    tags((name = "public", description = "Calls for buyers; no credentials"), (name = "admin", description = "Calls for the organizer; `Authorization: Bearer <token>`"))
+)]
+struct ApiDoc;
+
+/// The API router and its OpenAPI document, built from the same route list.
+pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use handlers::*;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(create_venue))
+        .routes(routes!(get_venue))
+        .routes(routes!(create_event, list_events))
+        .routes(routes!(get_event))
+        .routes(routes!(availability))
+        .routes(routes!(seats))
+        .routes(routes!(sale))
+        .routes(routes!(create_hold))
+        .routes(routes!(release_hold))
+        .routes(routes!(confirm_hold))
+        .routes(routes!(get_order))
+        .routes(routes!(list_orders))
+        .routes(routes!(cancel_order))
+        .routes(routes!(refund_order))
+        .split_for_parts()
+}
+
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = router();
+    let openapi_json = openapi.to_pretty_json().expect("the OpenAPI document serializes");
+    api.route(
+        "/api/openapi.json",
+        get(move || {
+            let body = openapi_json.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    )
+    .route("/healthz", get(healthz))
+    .fallback(|| async { Problem::not_found("not_found", "no such path") })
+    .method_not_allowed_fallback(|| async {
+        Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", "this path does not take this method")
+    })
+    .layer(DefaultBodyLimit::max(request_body_bytes_max))
+    .layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(|_: BoxError| async { Problem::overloaded() }))
+            .load_shed()
+            .concurrency_limit(requests_in_flight_max),
+    )
+    .with_state(state)
+}
+
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let stopped: Vec<&str> = state.tenants.iter().filter(|(_, h)| !h.shard.is_running()).map(|(s, _)| s.as_str()).collect();
+    if stopped.is_empty() {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        Problem::store_unavailable().with("tenants", serde_json::json!(stopped)).into_response()
+    }
+}

@@ -1,0 +1,146 @@
+//! RFC 9457 problem details: the one error type of the HTTP layer.
+//!
+//! Every error a client can see is a `Problem` with a stable `code` (also the last
+//! segment of `type`). Internal details are logged, never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use sturmfest_core as core;
+
+use crate::http::dto::time_string;
+use crate::runtime::ShardError;
+
+pub const problem_type_base: &str = "https://sturmfest.dev/problems/";
+
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub extra: Map<String, Value>,
+    pub retry_after_secs: Option<u32>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Problem {
+        Problem { status, code, title, detail: detail.into(), extra: Map::new(), retry_after_secs: None }
+    }
+
+    pub fn with(mut self, key: &str, value: Value) -> Problem {
+        self.extra.insert(key.to_string(), value);
+        self
+    }
+
+    pub fn retry_after(mut self, secs: u32) -> Problem {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::BAD_REQUEST, code, "Bad request", detail)
+    }
+
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, "Request cannot be processed", detail)
+    }
+
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::NOT_FOUND, code, "Not found", detail)
+    }
+
+    pub fn unauthorized() -> Problem {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required",
+            "this call needs the tenant's API token as 'Authorization: Bearer <token>'",
+        )
+    }
+
+    pub fn overloaded() -> Problem {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Too busy",
+            "the server is at capacity; retry after the given delay",
+        )
+        .retry_after(1)
+    }
+
+    pub fn store_unavailable() -> Problem {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "Temporarily unavailable",
+            "this organizer's data store is not accepting writes; nothing was changed",
+        )
+        .retry_after(5)
+    }
+
+    /// Maps a core rejection: the resource named in the path missing is 404, a
+    /// conflict with current inventory or sale state is 409, a request that can never
+    /// succeed as written is 422.
+    pub fn from_rejection(r: &core::Rejection) -> Problem {
+        use core::Rejection::*;
+        let (status, title) = match r {
+            UnknownEvent | UnknownHold | UnknownOrder | UnknownVenue => (StatusCode::NOT_FOUND, "Not found"),
+            HoldEnded => (StatusCode::GONE, "Hold has ended"),
+            SaleNotOpen | SaleNotStarted { .. } | SaleEnded | SalePaused { .. } | SaleClosed | SaleAlreadyInState => {
+                (StatusCode::CONFLICT, "Sale is not open")
+            }
+            SeatUnavailable { .. } | SoldOut | NotEnoughAdjacentSeats | QuotaExhausted { .. } | TooManyHolds => {
+                (StatusCode::CONFLICT, "Not available")
+            }
+            HoldAlreadyConfirmed { .. } | TicketAlreadyCancelled => (StatusCode::CONFLICT, "Already done"),
+            _ => (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed"),
+        };
+        let mut problem = Problem::new(status, r.code(), title, r.detail());
+        match r {
+            UnknownSeat { seat } | SeatNotForSale { seat } | SeatUnavailable { seat } | DuplicateSeat { seat } => {
+                problem = problem.with("seat", json!(seat.0));
+            }
+            SalePaused { message, resume_at } => {
+                problem = problem.with("message", json!(message));
+                if let Some(at) = resume_at {
+                    problem = problem.with("resume_at", json!(time_string(*at)));
+                }
+            }
+            SaleNotStarted { opens_at } => problem = problem.with("opens_at", json!(time_string(*opens_at))),
+            HoldAlreadyConfirmed { order } => problem = problem.with("order_id", json!(order.0)),
+            QuotaExhausted { channel } => problem = problem.with("channel", json!(channel.code())),
+            HoldTooLarge { max } | CustomerLimitReached { max } => problem = problem.with("max", json!(max)),
+            _ => {}
+        }
+        problem
+    }
+}
+
+impl From<ShardError> for Problem {
+    fn from(e: ShardError) -> Problem {
+        match e {
+            ShardError::Overloaded => Problem::overloaded(),
+            ShardError::Stopped => Problem::store_unavailable(),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut body = Map::new();
+        body.insert("type".into(), json!(format!("{problem_type_base}{}", self.code)));
+        body.insert("title".into(), json!(self.title));
+        body.insert("status".into(), json!(self.status.as_u16()));
+        body.insert("detail".into(), json!(self.detail));
+        body.insert("code".into(), json!(self.code));
+        body.extend(self.extra);
+        let mut response = (self.status, serde_json::to_vec(&Value::Object(body)).expect("json")).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(secs) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

@@ -1,0 +1,63 @@
+//! A node: opens the data directory (tenant registry + SQLite log), starts one shard
+//! per tenant, and serves the API on a listener until told to stop.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sturmfest_log::TenantId;
+use sturmfest_log::sqlite::SqliteLog;
+use tokio::net::TcpListener;
+
+use crate::http::{AppState, TenantHandle, app};
+use crate::runtime::{Shard, ShardConfig, StartError, StartReport};
+use crate::tenants::{Credentials, Registry, RegistryError};
+
+pub const log_file_name: &str = "log.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("opening the log: {0}")]
+    Log(#[from] sturmfest_log::LogError),
+    #[error("tenant {tenant}: {source}")]
+    Start { tenant: String, source: StartError },
+    #[error("tenant registry: {0}")]
+    Credentials(String),
+}
+
+pub struct Opened {
+    pub state: AppState,
+    pub reports: Vec<(String, StartReport)>,
+    pub log: Arc<SqliteLog>,
+}
+
+pub async fn open(data_dir: &Path, shard_config: ShardConfig) -> Result<Opened, NodeError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| NodeError::DataDir { path: data_dir.into(), source })?;
+    let registry = Registry::load(data_dir)?;
+    let log = Arc::new(SqliteLog::open(data_dir.join(log_file_name)).await?);
+    let mut tenants = HashMap::new();
+    let mut reports = Vec::new();
+    for config in &registry.tenants {
+        let id = TenantId::new(&config.slug).map_err(|e| NodeError::Credentials(e.to_string()))?;
+        let credentials = Credentials::of(config).map_err(NodeError::Credentials)?;
+        let (shard, report) = Shard::start(log.clone(), id, shard_config.clone())
+            .await
+            .map_err(|source| NodeError::Start { tenant: config.slug.clone(), source })?;
+        if let Some(torn) = &report.torn {
+            tracing::warn!(tenant = %config.slug, at_seq = torn.at_seq, reason = %torn.reason, "recovered past a torn log tail");
+        }
+        tenants.insert(config.slug.clone(), TenantHandle { shard, credentials, shard_epoch: report.epoch });
+        reports.push((config.slug.clone(), report));
+    }
+    Ok(Opened { state: AppState { tenants: Arc::new(tenants) }, reports, log })
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

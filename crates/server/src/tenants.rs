@@ -1,0 +1,187 @@
+//! The tenant registry: which organizers this node serves, their API token (stored
+//! only as a SHA-256 digest — tokens are 192-bit random, so a slow password hash
+//! adds nothing) and a per-tenant secret that signs hold and order tokens.
+//!
+//! Stored as `tenants.json` in the data directory, written atomically (temp file,
+//! fsync, rename, fsync of the directory) with mode 0600.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, KeyInit, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sturmfest_log::TenantId;
+use subtle::ConstantTimeEq;
+
+pub const registry_file_name: &str = "tenants.json";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TenantConfig {
+    pub slug: String,
+    pub name: String,
+    /// Hex SHA-256 of the API token.
+    pub token_sha256: String,
+    /// Hex 32-byte key for hold and order tokens.
+    pub secret: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Registry {
+    pub tenants: Vec<TenantConfig>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("reading {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid registry: {source}")]
+    Format { path: PathBuf, source: serde_json::Error },
+    #[error("invalid tenant slug {0:?}: use 1 to 32 of a-z, 0-9 and '-'")]
+    Slug(String),
+    #[error("tenant {0} exists already")]
+    Exists(String),
+}
+
+impl Registry {
+    pub fn load(dir: &Path) -> Result<Registry, RegistryError> {
+        let path = dir.join(registry_file_name);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| RegistryError::Format { path, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Registry::default()),
+            Err(source) => Err(RegistryError::Io { path, source }),
+        }
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), RegistryError> {
+        let path = dir.join(registry_file_name);
+        let temp = dir.join(format!("{registry_file_name}.tmp"));
+        let io = |source| RegistryError::Io { path: path.clone(), source };
+        let bytes = serde_json::to_vec_pretty(self).expect("registry serializes");
+        {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&temp).map_err(io)?;
+            file.write_all(&bytes).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&temp, &path).map_err(io)?;
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        Ok(())
+    }
+
+    /// Adds a tenant and returns its API token — shown once, stored only hashed.
+    pub fn add(&mut self, slug: &str, name: &str) -> Result<String, RegistryError> {
+        TenantId::new(slug).map_err(|_| RegistryError::Slug(slug.to_string()))?;
+        if self.tenants.iter().any(|t| t.slug == slug) {
+            return Err(RegistryError::Exists(slug.to_string()));
+        }
+        let mut token_bytes = [0u8; 24];
+        rand::rng().fill_bytes(&mut token_bytes);
+        let token = format!("sft_{}", hex::encode(token_bytes));
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        self.tenants.push(TenantConfig {
+            slug: slug.to_string(),
+            name: name.to_string(),
+            token_sha256: hex::encode(Sha256::digest(token.as_bytes())),
+            secret: hex::encode(secret),
+        });
+        Ok(token)
+    }
+}
+
+/// What the HTTP layer needs of a tenant's credentials, decoded once at start.
+#[derive(Clone)]
+pub struct Credentials {
+    token_sha256: [u8; 32],
+    secret: [u8; 32],
+}
+
+impl Credentials {
+    pub fn of(config: &TenantConfig) -> Result<Credentials, String> {
+        let token_sha256 = hex::decode(&config.token_sha256)
+            .ok()
+            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+            .ok_or_else(|| format!("tenant {}: token_sha256 must be 64 hex digits", config.slug))?;
+        let secret = hex::decode(&config.secret)
+            .ok()
+            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+            .ok_or_else(|| format!("tenant {}: secret must be 64 hex digits", config.slug))?;
+        Ok(Credentials { token_sha256, secret })
+    }
+
+    pub fn token_matches(&self, token: &str) -> bool {
+        let digest = Sha256::digest(token.as_bytes());
+        bool::from(digest.as_slice().ct_eq(&self.token_sha256))
+    }
+
+    /// `"<id>.<32 hex digits of HMAC-SHA256(secret, kind:id)>"`.
+    pub fn token_for(&self, kind: &str, id: u64) -> String {
+        format!("{id}.{}", hex::encode(&self.tag(kind, id)[..16]))
+    }
+
+    /// The id inside a token, if the token was made by `token_for` with this kind.
+    pub fn open_token(&self, kind: &str, token: &str) -> Option<u64> {
+        let (id, tag) = token.split_once('.')?;
+        let id: u64 = id.parse().ok()?;
+        let tag = hex::decode(tag).ok()?;
+        if tag.len() != 16 {
+            return None;
+        }
+        bool::from(self.tag(kind, id)[..16].ct_eq(&tag)).then_some(id)
+    }
+
+    fn tag(&self, kind: &str, id: u64) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret).expect("any key length");
+        mac.update(kind.as_bytes());
+        mac.update(b":");
+        mac.update(&id.to_le_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// Stable 64-bit customer id from the identity string the shop sends.
+pub fn customer_id(customer: &str) -> u64 {
+    let digest = Sha256::digest([b"customer\0".as_slice(), customer.as_bytes()].concat());
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// An idempotency key scoped to whoever sent it, so clients cannot collide.
+pub fn scoped_key(scope: &str, key: &str) -> u128 {
+    let digest = Sha256::digest([scope.as_bytes(), b"\0", key.as_bytes()].concat());
+    u128::from_le_bytes(digest[..16].try_into().expect("16 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hold_token_opens_only_with_its_own_kind_and_tenant() {
+        let mut registry = Registry::default();
+        registry.add("club", "Club").unwrap();
+        registry.add("city", "City").unwrap();
+        let club = Credentials::of(&registry.tenants[0]).unwrap();
+        let city = Credentials::of(&registry.tenants[1]).unwrap();
+        let token = club.token_for("hold", 17);
+        assert_eq!(club.open_token("hold", &token), Some(17));
+        assert_eq!(club.open_token("order", &token), None);
+        assert_eq!(city.open_token("hold", &token), None);
+        let forged = token.replacen("17.", "18.", 1);
+        assert_eq!(club.open_token("hold", &forged), None);
+    }
+
+    #[test]
+    fn an_api_token_is_checked_against_its_digest_only() {
+        let mut registry = Registry::default();
+        let token = registry.add("club", "Club").unwrap();
+        let credentials = Credentials::of(&registry.tenants[0]).unwrap();
+        assert!(credentials.token_matches(&token));
+        assert!(!credentials.token_matches("sft_wrong"));
+        assert!(!registry.tenants[0].token_sha256.contains(&token[4..]));
+    }
+}
