@@ -1,2 +1,99 @@
-//! Placeholder.
-fn main() {}
+//! `sturmfest`: serve the API, run the demo, verify a log, add tenants, make load.
+
+// Limits are named like values with their unit last, in the TigerBeetle style.
+#![allow(non_upper_case_globals)]
+
+mod config;
+mod demo;
+mod load;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "sturmfest", version, about = "Tickets that keep selling through the storm.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the API from a data directory (SQLite log, tenant registry).
+    Serve(config::ServeArgs),
+    /// Serve a demo club: a 6,000-place arena, a season of games, an open sale.
+    Demo(demo::DemoArgs),
+    /// Replay a data directory's log and check every invariant and the hash chain.
+    Verify(verify::VerifyArgs),
+    /// Manage the organizers (tenants) a data directory serves.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Generate load against a running server and check what it bought.
+    Load(load::LoadArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantCommand {
+    /// Add a tenant and print its API token (shown once; stored only hashed).
+    Add {
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, env = "STURMFEST_DATA_DIR", default_value = "sturmfest-data")]
+        data_dir: PathBuf,
+    },
+    /// List the tenants of a data directory.
+    List {
+        #[arg(long, env = "STURMFEST_DATA_DIR", default_value = "sturmfest-data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STURMFEST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => config::serve(args).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::Verify(args) => verify::run(args).await,
+            Command::Tenant(TenantCommand::Add { slug, name, data_dir }) => tenant_add(&slug, &name, &data_dir),
+            Command::Tenant(TenantCommand::List { data_dir }) => tenant_list(&data_dir),
+            Command::Load(args) => load::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tenant_add(slug: &str, name: &str, data_dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let mut registry = sturmfest_server::tenants::Registry::load(data_dir).map_err(|e| e.to_string())?;
+    let token = registry.add(slug, name).map_err(|e| e.to_string())?;
+    registry.save(data_dir).map_err(|e| e.to_string())?;
+    println!("tenant {slug} added; restart `sturmfest serve` to serve it");
+    println!("API token (shown once, stored only hashed): {token}");
+    Ok(())
+}
+
+fn tenant_list(data_dir: &std::path::Path) -> Result<(), String> {
+    let registry = sturmfest_server::tenants::Registry::load(data_dir).map_err(|e| e.to_string())?;
+    for t in &registry.tenants {
+        println!("{}\t{}", t.slug, t.name);
+    }
+    Ok(())
+}

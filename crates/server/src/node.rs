@@ -34,6 +34,18 @@ pub struct Opened {
     pub state: AppState,
     pub reports: Vec<(String, StartReport)>,
     pub log: Arc<SqliteLog>,
+    pub writers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Opened {
+    /// Drops every handle to the shards and waits for their writers to finish
+    /// (each writes a final snapshot), so a clean stop restarts fast.
+    pub async fn close(self) {
+        drop(self.state);
+        for writer in self.writers {
+            let _ = writer.await;
+        }
+    }
 }
 
 pub async fn open(data_dir: &Path, shard_config: ShardConfig) -> Result<Opened, NodeError> {
@@ -42,10 +54,11 @@ pub async fn open(data_dir: &Path, shard_config: ShardConfig) -> Result<Opened, 
     let log = Arc::new(SqliteLog::open(data_dir.join(log_file_name)).await?);
     let mut tenants = HashMap::new();
     let mut reports = Vec::new();
+    let mut writers = Vec::new();
     for config in &registry.tenants {
         let id = TenantId::new(&config.slug).map_err(|e| NodeError::Credentials(e.to_string()))?;
         let credentials = Credentials::of(config).map_err(NodeError::Credentials)?;
-        let (shard, report) = Shard::start(log.clone(), id, shard_config.clone())
+        let (shard, report, writer) = Shard::start(log.clone(), id, shard_config.clone())
             .await
             .map_err(|source| NodeError::Start { tenant: config.slug.clone(), source })?;
         if let Some(torn) = &report.torn {
@@ -53,8 +66,9 @@ pub async fn open(data_dir: &Path, shard_config: ShardConfig) -> Result<Opened, 
         }
         tenants.insert(config.slug.clone(), TenantHandle { shard, credentials, shard_epoch: report.epoch });
         reports.push((config.slug.clone(), report));
+        writers.push(writer);
     }
-    Ok(Opened { state: AppState { tenants: Arc::new(tenants) }, reports, log })
+    Ok(Opened { state: AppState { tenants: Arc::new(tenants) }, reports, log, writers })
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

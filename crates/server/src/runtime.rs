@@ -92,56 +92,22 @@ impl Shard {
         backend: Arc<B>,
         tenant_id: TenantId,
         config: ShardConfig,
-    ) -> Result<(Shard, StartReport), StartError> {
-        let lease = backend.acquire(&tenant_id).await?;
-        let (mut tenant, snapshot) = match backend.latest_snapshot(&tenant_id).await? {
-            Some(snapshot) => {
-                let parts = codec::decode_snapshot(&snapshot.bytes).map_err(|e| StartError::Snapshot(e.to_string()))?;
-                let tenant = core::Tenant::restore(parts).map_err(StartError::Snapshot)?;
-                (tenant, Some((snapshot.seq, snapshot.hash)))
-            }
-            None => (core::Tenant::new(), None),
-        };
-        let mut replay_error = None;
-        let report = recover(&*backend, &tenant_id, snapshot, Repair::Quarantine(&lease), |record: &Record| {
-            if replay_error.is_some() {
-                return;
-            }
-            match replay_one(&mut tenant, record) {
-                Ok(()) => {}
-                Err(why) => replay_error = Some(why),
-            }
-        })
-        .await?;
-        if let Some(why) = replay_error {
-            return Err(StartError::Replay(why));
-        }
-        tenant.check_invariants();
-        let chain = Chain::resume(tenant_id.clone(), lease.epoch, report.last_seq, report.last_hash);
-        let start = StartReport {
-            epoch: lease.epoch,
-            snapshot_seq: snapshot.map(|s| s.0),
-            records_replayed: report.records_replayed,
-            last_seq: report.last_seq,
-            torn: report.torn,
-        };
+    ) -> Result<(Shard, StartReport, tokio::task::JoinHandle<()>), StartError> {
+        let (committer, start) = Committer::recover(backend, tenant_id.clone()).await?;
         let (inbox, rx) = mpsc::channel(config.inbox_requests_max);
         let running = Arc::new(AtomicBool::new(true));
         let views = Arc::new(Views::default());
-        views.refresh(&tenant);
+        views.refresh(&committer.tenant);
         let writer = Writer {
-            backend,
-            lease,
-            chain,
-            tenant,
-            records_since_snapshot: report.records_replayed,
+            records_since_snapshot: start.records_replayed,
+            committer,
             clock_ms: 0,
             views: views.clone(),
             running: running.clone(),
             config,
         };
-        tokio::spawn(writer.run(rx));
-        Ok((Shard { tenant: tenant_id, inbox, running, views }, start))
+        let task = tokio::spawn(writer.run(rx));
+        Ok((Shard { tenant: tenant_id, inbox, running, views }, start, task))
     }
 
     pub fn is_running(&self) -> bool {
@@ -208,11 +174,83 @@ pub enum StartError {
     Replay(String),
 }
 
+/// The commit protocol, free of tasks and clocks so the deterministic simulator
+/// drives exactly the code the server runs: apply a batch to the core, seal it into
+/// the chain, append it in one transaction, and only then hand out the outcomes.
+pub struct Committer<B> {
+    pub backend: Arc<B>,
+    pub lease: Lease,
+    pub chain: Chain,
+    pub tenant: core::Tenant,
+}
+
+impl<B: Backend> Committer<B> {
+    /// Takes the tenant's lease (fencing any older writer), restores the latest
+    /// snapshot, replays the log tail (quarantining a torn tail) asserting every
+    /// record decides as logged, and checks every invariant.
+    pub async fn recover(backend: Arc<B>, tenant_id: TenantId) -> Result<(Committer<B>, StartReport), StartError> {
+        let lease = backend.acquire(&tenant_id).await?;
+        let (mut tenant, snapshot) = match backend.latest_snapshot(&tenant_id).await? {
+            Some(snapshot) => {
+                let parts = codec::decode_snapshot(&snapshot.bytes).map_err(|e| StartError::Snapshot(e.to_string()))?;
+                let tenant = core::Tenant::restore(parts).map_err(StartError::Snapshot)?;
+                (tenant, Some((snapshot.seq, snapshot.hash)))
+            }
+            None => (core::Tenant::new(), None),
+        };
+        let mut replay_error = None;
+        let report = recover(&*backend, &tenant_id, snapshot, Repair::Quarantine(&lease), |record: &Record| {
+            if replay_error.is_none() {
+                if let Err(why) = replay_one(&mut tenant, record) {
+                    replay_error = Some(why);
+                }
+            }
+        })
+        .await?;
+        if let Some(why) = replay_error {
+            return Err(StartError::Replay(why));
+        }
+        tenant.check_invariants();
+        let chain = Chain::resume(tenant_id, lease.epoch, report.last_seq, report.last_hash);
+        let start = StartReport {
+            epoch: lease.epoch,
+            snapshot_seq: snapshot.map(|s| s.0),
+            records_replayed: report.records_replayed,
+            last_seq: report.last_seq,
+            torn: report.torn,
+        };
+        Ok((Committer { backend, lease, chain, tenant }, start))
+    }
+
+    /// Applies and durably appends one batch. `Ok` carries the outcomes in order —
+    /// they may be acknowledged now. On `Err` nothing of the batch may be
+    /// acknowledged and this committer must not be used again (its in-memory state
+    /// is ahead of the log); recover a new one from the store.
+    pub async fn commit(&mut self, batch: Vec<core::Envelope>) -> Result<Vec<core::Outcome>, LogError> {
+        let mut records = Vec::with_capacity(batch.len());
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for envelope in batch {
+            let outcome = self.tenant.apply(&envelope);
+            let entry = LogEntry { outcome: OutcomeSummary::of(&outcome), envelope };
+            records.push(self.chain.seal(codec::encode_entry(&entry)));
+            outcomes.push(outcome);
+        }
+        if !records.is_empty() {
+            self.backend.append(&self.lease, &records).await?;
+        }
+        Ok(outcomes)
+    }
+
+    /// Stores a snapshot of the state after the last committed record.
+    pub async fn snapshot(&self) -> Result<usize, LogError> {
+        let bytes = codec::encode_snapshot(&self.tenant.parts());
+        self.backend.put_snapshot(&self.lease, self.chain.last_seq(), self.chain.last_hash, &bytes).await?;
+        Ok(bytes.len())
+    }
+}
+
 struct Writer<B> {
-    backend: Arc<B>,
-    lease: Lease,
-    chain: Chain,
-    tenant: core::Tenant,
+    committer: Committer<B>,
     records_since_snapshot: u64,
     clock_ms: i64,
     views: Arc<Views>,
@@ -232,7 +270,7 @@ impl<B: Backend + 'static> Writer<B> {
                     None => break,
                 },
                 _ = ticker.tick() => {
-                    let due = self.tenant.next_expiry().is_some_and(|at| at.0 <= wall_clock_ms());
+                    let due = self.committer.tenant.next_expiry().is_some_and(|at| at.0 <= wall_clock_ms());
                     if !due {
                         continue;
                     }
@@ -247,7 +285,7 @@ impl<B: Backend + 'static> Writer<B> {
                 }
             }
             if let Err(e) = self.commit(&mut batch).await {
-                tracing::error!(tenant = %self.lease.tenant, error = %e, "log append failed; writer stops and acknowledges nothing more");
+                tracing::error!(tenant = %self.committer.lease.tenant, error = %e, "log append failed; writer stops and acknowledges nothing more");
                 self.running.store(false, Ordering::Release);
                 // Dropping the batch drops every reply sender unanswered.
                 batch.clear();
@@ -263,33 +301,29 @@ impl<B: Backend + 'static> Writer<B> {
     }
 
     async fn commit(&mut self, batch: &mut Vec<Request>) -> Result<(), LogError> {
-        let mut records = Vec::with_capacity(batch.len());
+        let mut envelopes = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
         let mut reads = Vec::new();
         for request in batch.drain(..) {
             match request {
                 Request::Apply { idempotency, command, reply } => {
                     self.clock_ms = self.clock_ms.max(wall_clock_ms());
-                    let envelope = core::Envelope { time: core::TimeMs(self.clock_ms), idempotency, command };
-                    let outcome = self.tenant.apply(&envelope);
-                    let entry = LogEntry { outcome: OutcomeSummary::of(&outcome), envelope };
-                    records.push(self.chain.seal(codec::encode_entry(&entry)));
-                    replies.push((reply, outcome));
+                    envelopes.push(core::Envelope { time: core::TimeMs(self.clock_ms), idempotency, command });
+                    replies.push(reply);
                 }
                 Request::Read(f) => reads.push(f),
             }
         }
-        if !records.is_empty() {
-            self.backend.append(&self.lease, &records).await?;
-            self.records_since_snapshot += records.len() as u64;
-        }
-        for (reply, outcome) in replies {
+        let count = envelopes.len() as u64;
+        let outcomes = self.committer.commit(envelopes).await?;
+        self.records_since_snapshot += count;
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let _ = reply.send(outcome);
         }
         for read in reads {
-            read(&self.tenant);
+            read(&self.committer.tenant);
         }
-        self.views.refresh(&self.tenant);
+        self.views.refresh(&self.committer.tenant);
         if self.records_since_snapshot >= self.config.snapshot_interval_records {
             self.snapshot().await;
         }
@@ -297,14 +331,12 @@ impl<B: Backend + 'static> Writer<B> {
     }
 
     async fn snapshot(&mut self) {
-        let bytes = codec::encode_snapshot(&self.tenant.parts());
-        let seq = self.chain.last_seq();
-        match self.backend.put_snapshot(&self.lease, seq, self.chain.last_hash, &bytes).await {
-            Ok(()) => {
+        match self.committer.snapshot().await {
+            Ok(bytes) => {
                 self.records_since_snapshot = 0;
-                tracing::info!(tenant = %self.lease.tenant, seq, bytes = bytes.len(), "snapshot written");
+                tracing::info!(tenant = %self.committer.lease.tenant, seq = self.committer.chain.last_seq(), bytes, "snapshot written");
             }
-            Err(e) => tracing::warn!(tenant = %self.lease.tenant, error = %e, "snapshot failed"),
+            Err(e) => tracing::warn!(tenant = %self.committer.lease.tenant, error = %e, "snapshot failed"),
         }
     }
 }

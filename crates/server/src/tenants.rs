@@ -94,6 +94,19 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Issues a new API token for an existing tenant; the old one stops working at
+    /// the next start. Used by `demo`, which prints a token every time it starts.
+    pub fn rotate_token(&mut self, slug: &str) -> Option<String> {
+        let tenant = self.tenants.iter_mut().find(|t| t.slug == slug)?;
+        let mut token_bytes = [0u8; 24];
+        rand::rng().fill_bytes(&mut token_bytes);
+        let token = format!("sft_{}", hex::encode(token_bytes));
+        tenant.token_sha256 = hex::encode(Sha256::digest(token.as_bytes()));
+        Some(token)
+    }
+}
+
 /// What the HTTP layer needs of a tenant's credentials, decoded once at start.
 #[derive(Clone)]
 pub struct Credentials {

@@ -1,0 +1,208 @@
+//! `sturmfest demo`: a fictional ice hockey club with a 6,000-place arena (3,000
+//! seats in eight blocks around the rink, two standing terraces of 1,500), a season
+//! of home games — the next two on sale now — served on the embedded default store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use jiff::{ToSpan, Zoned};
+use sturmfest_core as core;
+use sturmfest_server::runtime::Shard;
+use sturmfest_server::tenants::Registry;
+
+pub const demo_tenant: &str = "demo";
+pub const club_name: &str = "EC Sturmvögel Nordstadt";
+pub const arena_name: &str = "Eisarena am Stadtpark";
+const block_rows_count: u32 = 15;
+const row_seats_count: u32 = 25;
+const blocks_count: u32 = 8;
+const terrace_capacity: u32 = 1_500;
+const _: () = assert!(blocks_count * block_rows_count * row_seats_count + 2 * terrace_capacity == 6_000);
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Where the demo keeps its data; kept between runs.
+    #[arg(long, default_value = "sturmfest-demo")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+pub async fn run(args: DemoArgs) -> Result<(), String> {
+    std::fs::create_dir_all(&args.data_dir).map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
+    let mut registry = Registry::load(&args.data_dir).map_err(|e| e.to_string())?;
+    let token = match registry.rotate_token(demo_tenant) {
+        Some(token) => token,
+        None => registry.add(demo_tenant, club_name).map_err(|e| e.to_string())?,
+    };
+    registry.save(&args.data_dir).map_err(|e| e.to_string())?;
+    let opened = sturmfest_server::node::open(&args.data_dir, Default::default()).await.map_err(|e| e.to_string())?;
+    let shard = opened.state.tenants[demo_tenant].shard.clone();
+    let fresh = shard.read(|t| t.venues().is_empty()).await.map_err(|e| e.to_string())?;
+    if fresh {
+        set_up(&shard).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e} (pick another with --listen 127.0.0.1:PORT)", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    print_welcome(&shard, addr, &token, &args.data_dir, fresh).await?;
+    sturmfest_server::node::serve(listener, opened.state.clone(), crate::config::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    opened.close().await;
+    Ok(())
+}
+
+pub fn arena() -> core::VenueSpec {
+    // Blocks A-D face the rink from the north, E-H from the south; row 1 is at the ice.
+    let blocks = (0..blocks_count)
+        .map(|b| {
+            let north = b < 4;
+            let x0 = (b % 4) as i32 * (row_seats_count as i32 * 10 + 40);
+            let rows = (0..block_rows_count)
+                .map(|r| {
+                    let y = if north { 200 - r as i32 * 12 } else { 420 + r as i32 * 12 };
+                    core::RowSpec {
+                        label: (r + 1).to_string(),
+                        seats: (0..row_seats_count)
+                            .map(|s| core::SeatSpec { label: (s + 1).to_string(), x: x0 + s as i32 * 10, y })
+                            .collect(),
+                    }
+                })
+                .collect();
+            core::BlockSpec { name: char::from(b'A' + b as u8).to_string(), rows }
+        })
+        .collect();
+    core::VenueSpec {
+        name: arena_name.to_string(),
+        blocks,
+        standing: vec![
+            core::StandingSpec { name: "Stehplatz Nord".into(), capacity: terrace_capacity },
+            core::StandingSpec { name: "Stehplatz Süd".into(), capacity: terrace_capacity },
+        ],
+    }
+}
+
+fn tariffs(adult: i64, reduced: i64) -> Vec<core::TariffSpec> {
+    vec![
+        core::TariffSpec { name: "Erwachsene".into(), price: core::Cents(adult) },
+        core::TariffSpec { name: "Ermäßigt".into(), price: core::Cents(reduced) },
+    ]
+}
+
+pub fn game(venue: core::VenueId, name: &str, starts: &Zoned, opens: &Zoned) -> core::EventSpec {
+    let blocks = |ids: &[u16]| core::CategoryPlaces::Blocks(ids.iter().copied().map(core::BlockId).collect());
+    core::EventSpec {
+        name: name.to_string(),
+        venue,
+        starts_at: core::TimeMs(starts.timestamp().as_millisecond()),
+        sale_opens_at: core::TimeMs(opens.timestamp().as_millisecond()),
+        sale_closes_at: core::TimeMs(starts.timestamp().as_millisecond()),
+        categories: vec![
+            core::CategorySpec { name: "Sitzplatz Mitte".into(), places: blocks(&[1, 2, 5, 6]), tariffs: tariffs(3200, 2400) },
+            core::CategorySpec { name: "Sitzplatz Ecke".into(), places: blocks(&[0, 3, 4, 7]), tariffs: tariffs(2700, 1950) },
+            core::CategorySpec {
+                name: "Stehplatz Nord".into(),
+                places: core::CategoryPlaces::Standing(core::AreaId(0)),
+                tariffs: tariffs(1600, 1200),
+            },
+            core::CategorySpec {
+                name: "Stehplatz Süd".into(),
+                places: core::CategoryPlaces::Standing(core::AreaId(1)),
+                tariffs: tariffs(1600, 1200),
+            },
+        ],
+        quotas: [None, Some(800), Some(300)],
+        hold_duration_ms: 10 * 60 * 1000,
+        order_tickets_max: 8,
+        customer_tickets_max: 8,
+    }
+}
+
+async fn exec(shard: &Shard, command: core::Command) -> Result<core::Reply, String> {
+    match shard.execute(None, command).await.map_err(|e| e.to_string())? {
+        Ok(reply) => Ok(reply),
+        Err(rejection) => Err(format!("demo set-up rejected: {}", rejection.detail())),
+    }
+}
+
+async fn set_up(shard: &Shard) -> Result<(), String> {
+    let core::Reply::VenueCreated { venue } = exec(shard, core::Command::CreateVenue(arena())).await? else {
+        return Err("unexpected reply".into());
+    };
+    let now = Zoned::now().in_tz("Europe/Berlin").map_err(|e| e.to_string())?;
+    let evening = |days: i64| -> Result<Zoned, String> {
+        let day = now.date().checked_add(days.days()).map_err(|e| e.to_string())?;
+        day.at(19, 30, 0, 0).in_tz("Europe/Berlin").map_err(|e| e.to_string())
+    };
+    let opened_now = now.checked_sub(1.minute()).map_err(|e| e.to_string())?;
+    let season = [
+        ("Playoff-Viertelfinale Spiel 1 gegen Hafenstadt Haie", 10, true),
+        ("Playoff-Viertelfinale Spiel 3 gegen Hafenstadt Haie", 14, true),
+        ("Playoff-Halbfinale Spiel 1 (falls qualifiziert)", 24, false),
+        ("Playoff-Halbfinale Spiel 3 (falls qualifiziert)", 28, false),
+        ("Playoff-Finale Spiel 1 (falls qualifiziert)", 38, false),
+        ("Playoff-Finale Spiel 3 (falls qualifiziert)", 42, false),
+    ];
+    for (name, days, on_sale) in season {
+        let starts = evening(days)?;
+        let opens = if on_sale { opened_now.clone() } else { starts.checked_sub(7.days()).map_err(|e| e.to_string())? };
+        let core::Reply::EventCreated { event } = exec(shard, core::Command::CreateEvent(game(venue, name, &starts, &opens))).await?
+        else {
+            return Err("unexpected reply".into());
+        };
+        if on_sale {
+            exec(shard, core::Command::Sale { event, action: core::SaleAction::Open }).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn print_welcome(shard: &Shard, addr: SocketAddr, token: &str, dir: &std::path::Path, fresh: bool) -> Result<(), String> {
+    let games = shard
+        .read(|t| {
+            t.events()
+                .iter()
+                .map(|e| {
+                    let when = jiff::Timestamp::from_millisecond(e.spec.starts_at.0)
+                        .map(|ts| ts.in_tz("Europe/Berlin").map(|z| z.strftime("%a %d.%m.%Y %H:%M").to_string()).unwrap_or_default())
+                        .unwrap_or_default();
+                    (e.id.0, when, e.sale.code(), e.free(), e.capacity(), e.spec.name.clone())
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let base = format!("http://{addr}/api/v1/{demo_tenant}");
+    println!();
+    println!("sturmfest demo — {club_name}, {arena_name}");
+    println!("  {} data in {}", if fresh { "created" } else { "reusing" }, dir.display());
+    println!("  arena: 3,000 seats (blocks A–H, 15 rows × 25) + 2 standing terraces × 1,500 = 6,000 places");
+    println!();
+    println!("  id  game (Europe/Berlin)    sale    free / capacity  name");
+    for (id, when, sale, free, capacity, name) in &games {
+        println!("  {id:>2}  {when:<22}  {sale:<6}  {free:>5} / {capacity:<5}    {name}");
+    }
+    println!();
+    println!("  listening on http://{addr}");
+    println!("  events:    curl {base}/events");
+    println!("  free now:  curl {base}/events/0/availability");
+    println!("  OpenAPI:   http://{addr}/api/openapi.json");
+    println!("  API token: {token}   (admin calls: -H 'Authorization: Bearer {token}')");
+    println!();
+    println!("  hold 2 seats side by side in 'Sitzplatz Mitte' for fan-1:");
+    println!("    curl -X POST {base}/events/0/holds -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' \\");
+    println!("         -d '{{\"customer\":\"fan-1\",\"selection\":{{\"type\":\"best_available\",\"category\":0,\"quantity\":2}}}}'");
+    println!("  then confirm with the returned hold token:");
+    println!("    curl -X POST {base}/holds/HOLD/confirm -H 'Content-Type: application/json' -H 'Idempotency-Key: pay-1' \\");
+    println!("         -d '{{\"payment_ref\":\"demo-pay-1\",\"buyer\":{{\"name\":\"Erika Muster\",\"email\":\"erika@example.org\"}}}}'");
+    println!("  pull the emergency brake:");
+    println!("    curl -X POST {base}/events/0/sale -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\");
+    println!("         -H 'Idempotency-Key: brake-1' -d '{{\"action\":\"pause\",\"message\":\"Kurze Pause – es geht gleich weiter\"}}'");
+    println!("  a flash sale of fans against a fresh game:");
+    println!("    sturmfest load flash-sale --url http://{addr} --tenant {demo_tenant} --token {token}");
+    println!();
+    println!("  Ctrl-C stops the server; the data stays in {}.", dir.display());
+    Ok(())
+}
