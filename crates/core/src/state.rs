@@ -156,6 +156,7 @@ impl Tenant {
                 return Ok(entry.reply.clone());
             }
         }
+        let touched = touched_event(self, &envelope.command);
         let outcome = match &envelope.command {
             Command::CreateVenue(spec) => self.create_venue(spec),
             Command::CreateEvent(spec) => self.create_event(spec),
@@ -171,7 +172,7 @@ impl Tenant {
             self.remember(idem, reply.clone());
         }
         if cfg!(debug_assertions) {
-            if let Some(event) = touched_event(self, &envelope.command) {
+            if let Some(event) = touched.or_else(|| touched_event(self, &envelope.command)) {
                 self.check_event(event);
             }
         }
@@ -297,7 +298,9 @@ impl Tenant {
             (SaleStatus::Open | SaleStatus::Paused { .. }, SaleAction::Open) => {
                 return Err(Rejection::SaleAlreadyInState);
             }
-            (SaleStatus::Draft | SaleStatus::Open, SaleAction::Pause { message, resume_at }) => {
+            // The brake stops a running sale; a draft has nothing to stop.
+            (SaleStatus::Draft, SaleAction::Pause { .. }) => return Err(Rejection::SaleNotOpen),
+            (SaleStatus::Open, SaleAction::Pause { message, resume_at }) => {
                 if message.len() > message_bytes_max {
                     return Err(Rejection::InvalidRequest { reason: "pause message too long" });
                 }
@@ -405,7 +408,11 @@ impl Tenant {
                 Places::Standing { area: *area, quantity: *quantity }
             }
             Selection::BestAvailable { block, quantity, .. } => {
-                if event.categories[usize::from(category.0)].free() < *quantity {
+                let free = match block {
+                    Some(block) => event.blocks_free[usize::from(block.0)],
+                    None => event.categories[usize::from(category.0)].free(),
+                };
+                if free < *quantity {
                     return Err(Rejection::SoldOut);
                 }
                 let seats = best_available(event, venue, category, *block, *quantity)
@@ -618,7 +625,10 @@ impl Tenant {
                 for index in list {
                     let index = usize::from(*index);
                     let ticket = order.tickets.get(index).ok_or(Rejection::UnknownTicket)?;
-                    if ticket.cancelled_at.is_some() || seen.contains(&index) {
+                    if seen.contains(&index) {
+                        return Err(Rejection::InvalidRequest { reason: "a ticket index appears twice" });
+                    }
+                    if ticket.cancelled_at.is_some() {
                         return Err(Rejection::TicketAlreadyCancelled);
                     }
                     seen.push(index);
@@ -654,13 +664,17 @@ impl Tenant {
             decrement_customer(event, order.customer, n);
         }
         let refunded = match refund {
-            RefundMode::Full if amount > Cents::ZERO => {
-                let cap = order.paid().0 - order.refunded().0;
-                let amount = Cents(amount.0.min(cap));
-                order.refunds.push(RefundEntry { amount, at: now, reference: "cancellation".into() });
+            RefundMode::Full => {
+                // Never more than is left to refund; nothing is recorded when a
+                // goodwill refund already covered everything (refunds are positive).
+                let left = order.paid().0 - order.refunded().0;
+                let amount = Cents(amount.0.min(left));
+                if amount > Cents::ZERO {
+                    order.refunds.push(RefundEntry { amount, at: now, reference: "cancellation".into() });
+                }
                 amount
             }
-            _ => Cents::ZERO,
+            RefundMode::None => Cents::ZERO,
         };
         Ok(Reply::Cancelled { order: id, tickets: n, refunded })
     }
@@ -672,7 +686,8 @@ impl Tenant {
         if amount.0 <= 0 || reference.is_empty() || reference.len() > payment_ref_bytes_max {
             return Err(Rejection::InvalidRequest { reason: "refund needs a positive amount and a reference" });
         }
-        if order.refunded().0 + amount.0 > order.paid().0 {
+        // Compared as "more than what is left" so no amount can overflow the sum.
+        if amount.0 > order.paid().0 - order.refunded().0 {
             return Err(Rejection::RefundExceedsPaid);
         }
         let order = &mut self.orders[(id.0 - 1) as usize];
@@ -798,10 +813,10 @@ fn touched_event(tenant: &Tenant, command: &Command) -> Option<EventId> {
     match command {
         Command::Sale { event, .. } => Some(*event),
         Command::Hold(request) => Some(request.event),
-        Command::Confirm { hold, .. } | Command::Release { hold } => {
-            let order = tenant.order_of_hold(*hold)?;
-            tenant.order(order).map(|o| o.event)
-        }
+        Command::Confirm { hold, .. } | Command::Release { hold } => match tenant.hold_of(*hold) {
+            Some(live) => Some(live.event),
+            None => tenant.order_of_hold(*hold).and_then(|o| tenant.order(o)).map(|o| o.event),
+        },
         Command::Cancel { order, .. } | Command::Refund { order, .. } => tenant.order(*order).map(|o| o.event),
         _ => None,
     }
