@@ -5,6 +5,7 @@
 #![allow(non_upper_case_globals)]
 
 pub mod codec;
+pub mod demo;
 pub mod http;
 pub mod node;
 pub mod runtime;
