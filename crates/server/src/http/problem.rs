@@ -74,7 +74,7 @@ impl Problem {
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
             "Temporarily unavailable",
-            "this organizer's data store is not accepting writes; nothing was changed",
+            "this organizer's data store is not accepting writes; the request was not acknowledged — retry later with the same Idempotency-Key",
         )
         .retry_after(5)
     }
