@@ -1,0 +1,45 @@
+//! `sturmfest load`: the load generator — a seeded flash sale that verifies what it
+//! bought, a plain GET hammer, and a bare hyper "hello" server as the ceiling.
+//!
+//! Everything goes through real sockets and the public HTTP contract (docs/API.md);
+//! nothing here links the server's internals, so it measures what a client sees.
+
+// Limits are named with their unit last (`request_timeout_ms`), as in the core.
+#![allow(non_upper_case_globals)]
+
+mod flash_sale;
+mod get;
+mod hello;
+mod http;
+mod stats;
+mod verify;
+
+pub use flash_sale::FlashSaleArgs;
+pub use get::GetArgs;
+pub use hello::HelloArgs;
+
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Scenario {
+    /// Fans race for one event's seats; then every order is read back and checked.
+    FlashSale(FlashSaleArgs),
+    /// Hammer one GET URL over keep-alive connections and report latency.
+    Get(GetArgs),
+    /// A bare hyper "hello" server: the ceiling for the other measurements.
+    Hello(HelloArgs),
+}
+
+/// Runs one scenario, printing its report on stdout. `Err` means the run could not
+/// be carried out or found a correctness violation; the caller exits non-zero.
+pub async fn run(args: LoadArgs) -> Result<(), String> {
+    match args.scenario {
+        Scenario::FlashSale(a) => flash_sale::run(a).await,
+        Scenario::Get(a) => get::run(a).await,
+        Scenario::Hello(a) => hello::run(a).await,
+    }
+}
