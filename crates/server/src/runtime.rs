@@ -317,13 +317,14 @@ impl<B: Backend + 'static> Writer<B> {
         let count = envelopes.len() as u64;
         let outcomes = self.committer.commit(envelopes).await?;
         self.records_since_snapshot += count;
+        // Views first, so a client that got its reply also sees its write in a poll.
+        self.views.refresh(&self.committer.tenant);
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let _ = reply.send(outcome);
         }
         for read in reads {
             read(&self.committer.tenant);
         }
-        self.views.refresh(&self.committer.tenant);
         if self.records_since_snapshot >= self.config.snapshot_interval_records {
             self.snapshot().await;
         }

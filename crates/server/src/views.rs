@@ -1,28 +1,38 @@
-//! Published read views: each event's availability, serialized to JSON once per
-//! change by the writer and handed out as shared bytes, so a poll costs a lock and a
-//! reference-count increment, not a trip through the writer's inbox.
+//! Published read views: each event's availability (serialized to JSON once per
+//! change) and sale state, and the venues (immutable once created). The writer
+//! refreshes them after each durable batch and before it replies, so a client sees
+//! its own write, and handlers render replies and polls without a second trip
+//! through the writer's inbox — a poll costs a lock and a reference count.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use sturmfest_core as core;
 
-use crate::http::dto::Availability;
+use crate::http::dto::{Availability, SaleOut};
 
 #[derive(Default)]
 pub struct Views {
     events: RwLock<Vec<Option<Published>>>,
+    venues: RwLock<Vec<Arc<core::Venue>>>,
 }
 
 struct Published {
     value: Availability,
     json: Bytes,
     etag: u64,
+    sale: SaleOut,
+    venue: u32,
 }
 
 impl Views {
     /// Called by the writer after each durable batch.
     pub fn refresh(&self, tenant: &core::Tenant) {
+        if self.venues.read().expect("views lock").len() < tenant.venues().len() {
+            let mut venues = self.venues.write().expect("views lock");
+            let known = venues.len();
+            venues.extend(tenant.venues()[known..].iter().map(|v| Arc::new(v.clone())));
+        }
         let mut fresh = Vec::new();
         {
             let current = self.events.read().expect("views lock");
@@ -32,7 +42,7 @@ impl Views {
                 let index = event.id.0 as usize;
                 let unchanged = current.get(index).and_then(Option::as_ref).is_some_and(|p| p.value == value);
                 if !unchanged {
-                    fresh.push((index, value));
+                    fresh.push((index, value, SaleOut::of(event), event.spec.venue.0));
                 }
             }
         }
@@ -40,13 +50,13 @@ impl Views {
             return;
         }
         let mut current = self.events.write().expect("views lock");
-        for (index, value) in fresh {
+        for (index, value, sale, venue) in fresh {
             if current.len() <= index {
                 current.resize_with(index + 1, || None);
             }
             let etag = current[index].as_ref().map_or(1, |p| p.etag + 1);
             let json = Bytes::from(serde_json::to_vec(&value).expect("availability serializes"));
-            current[index] = Some(Published { value, json, etag });
+            current[index] = Some(Published { value, json, etag, sale, venue });
         }
     }
 
@@ -54,5 +64,16 @@ impl Views {
     pub fn availability(&self, event: u32) -> Option<(Bytes, u64)> {
         let current = self.events.read().expect("views lock");
         current.get(event as usize)?.as_ref().map(|p| (p.json.clone(), p.etag))
+    }
+
+    pub fn sale(&self, event: u32) -> Option<SaleOut> {
+        let current = self.events.read().expect("views lock");
+        current.get(event as usize)?.as_ref().map(|p| p.sale.clone())
+    }
+
+    /// The venue an event takes place in; venues never change once created.
+    pub fn venue_of_event(&self, event: u32) -> Option<Arc<core::Venue>> {
+        let venue = self.events.read().expect("views lock").get(event as usize)?.as_ref()?.venue;
+        self.venues.read().expect("views lock").get(venue as usize).cloned()
     }
 }

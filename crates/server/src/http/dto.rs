@@ -258,7 +258,7 @@ impl EventIn {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SaleOut {
     /// `draft`, `open`, `paused` or `closed`.
     pub status: String,

@@ -1,0 +1,6 @@
+//! The server's one integration-test binary: the HTTP API driven through
+//! `app(state)` on a real SQLite store, and the deterministic simulator of the
+//! commit path.
+
+mod api;
+mod sim;
