@@ -67,7 +67,7 @@ id_type!(
 
 /// A point in time in milliseconds since the Unix epoch (UTC). Time enters the core
 /// only inside commands; the core never reads a clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct TimeMs(pub i64);
 
 impl TimeMs {

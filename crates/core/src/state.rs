@@ -133,12 +133,6 @@ pub struct Tenant {
     idempotency_order: VecDeque<(TimeMs, IdemKey)>,
 }
 
-impl Default for TimeMs {
-    fn default() -> Self {
-        TimeMs(0)
-    }
-}
-
 impl Tenant {
     pub fn new() -> Tenant {
         Tenant { next_hold: 1, ..Tenant::default() }
