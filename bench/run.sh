@@ -53,5 +53,5 @@ START=$(date +%s.%N)
 until curl -sf "http://127.0.0.1:$PORT_API/healthz" > /dev/null; do sleep 0.01; done
 END=$(date +%s.%N)
 grep -o 'tenant recovered.*' "$WORK/serve.err" | sed 's/\x1b\[[0-9;]*m//g'
-echo "serving again after $(echo "$END - $START" | bc) s"
+echo "serving again after $(python3 -c "print(round($END - $START, 3))") s"
 "$BIN" verify --data-dir "$WORK/demo" 2>/dev/null
