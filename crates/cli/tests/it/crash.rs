@@ -745,19 +745,19 @@ fn places_of(list: &Value) -> Vec<Place> {
 
 /// Who calls: buyers send no credentials, the organizer its API token.
 #[derive(Clone, Copy)]
-enum Caller {
+pub(crate) enum Caller {
     Buyer,
     Admin,
 }
 
-struct Api {
+pub(crate) struct Api {
     agent: ureq::Agent,
     base: String,
     token: String,
 }
 
 impl Api {
-    fn new(addr: &str, token: &str) -> Api {
+    pub(crate) fn new(addr: &str, token: &str) -> Api {
         // A fresh agent per server process: no pooled connection outlives a kill.
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -766,7 +766,7 @@ impl Api {
         Api { agent: config.into(), base: format!("http://{addr}/api/v1/{tenant_slug}"), token: token.to_string() }
     }
 
-    fn get(&self, path: &str) -> Result<(u16, Value), ureq::Error> {
+    pub(crate) fn get(&self, path: &str) -> Result<(u16, Value), ureq::Error> {
         let mut response = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -775,7 +775,7 @@ impl Api {
         answer(&mut response)
     }
 
-    fn post(&self, path: &str, key: &str, body: &Value, caller: Caller) -> Result<(u16, Value), ureq::Error> {
+    pub(crate) fn post(&self, path: &str, key: &str, body: &Value, caller: Caller) -> Result<(u16, Value), ureq::Error> {
         let mut request = self.agent.post(format!("{}{path}", self.base)).header("Idempotency-Key", key);
         if let Caller::Admin = caller {
             request = request.header("Authorization", format!("Bearer {}", self.token));
@@ -850,7 +850,7 @@ fn seats_in_state(api: &Api, event: u64, state: &str) -> Result<Vec<u32>, String
 }
 
 /// Creates the venue and one event and opens its sale; returns the event id.
-fn set_up_sale(api: &Api, number: usize) -> Result<u64, String> {
+pub(crate) fn set_up_sale(api: &Api, number: usize) -> Result<u64, String> {
     set_up_sale_at(api, create_venue(api)?, number)
 }
 
@@ -883,9 +883,9 @@ fn set_up_sale_at(api: &Api, venue: u64, number: usize) -> Result<u64, String> {
 
 /// A `sturmfest serve` child. Dropping it SIGKILLs and reaps it, so a failing test
 /// leaks no server.
-struct Server {
-    child: Child,
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
     ready: Option<mpsc::Receiver<String>>,
     log: Arc<Mutex<String>>,
 }
@@ -893,7 +893,20 @@ struct Server {
 impl Server {
     /// Spawns the server without waiting for it to listen.
     fn launch(data_dir: &Path) -> Result<Server, String> {
-        let mut command = Command::new(sturmfest_bin);
+        Server::launch_wrapped(data_dir, &[])
+    }
+
+    /// Spawns the server under `wrapper` (e.g. `fiu-run -x`, which execs it with a
+    /// fault-injection library preloaded) without waiting for it to listen.
+    pub(crate) fn launch_wrapped(data_dir: &Path, wrapper: &[&str]) -> Result<Server, String> {
+        let mut command = match wrapper.split_first() {
+            None => Command::new(sturmfest_bin),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(sturmfest_bin);
+                command
+            }
+        };
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -940,8 +953,12 @@ impl Server {
     }
 
     /// Spawns the server and waits until it has recovered and listens.
-    fn start(data_dir: &Path) -> Result<Server, String> {
-        let mut server = Server::launch(data_dir)?;
+    pub(crate) fn start(data_dir: &Path) -> Result<Server, String> {
+        Server::start_wrapped(data_dir, &[])
+    }
+
+    pub(crate) fn start_wrapped(data_dir: &Path, wrapper: &[&str]) -> Result<Server, String> {
+        let mut server = Server::launch_wrapped(data_dir, wrapper)?;
         let ready = server.ready.take().expect("fresh");
         match ready.recv_timeout(Duration::from_millis(server_ready_timeout_ms)) {
             Ok(addr) => {
@@ -956,7 +973,7 @@ impl Server {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
@@ -976,7 +993,7 @@ impl Server {
 
     /// SIGKILL. Fails if the server had already exited on its own (a panic or a
     /// failed assertion is a finding, not a kill).
-    fn kill(&mut self) -> Result<(), String> {
+    pub(crate) fn kill(&mut self) -> Result<(), String> {
         use std::os::unix::process::ExitStatusExt;
         if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
             return Err(format!("the server exited by itself ({status}) before the kill:\n{}", self.log()));
@@ -1022,7 +1039,7 @@ impl Drop for Server {
     }
 }
 
-fn add_tenant(data_dir: &Path) -> Result<String, String> {
+pub(crate) fn add_tenant(data_dir: &Path) -> Result<String, String> {
     let output = Command::new(sturmfest_bin)
         .args(["tenant", "add", tenant_slug, "--name", "Crash Test Club", "--data-dir"])
         .arg(data_dir)
@@ -1041,7 +1058,7 @@ fn add_tenant(data_dir: &Path) -> Result<String, String> {
 }
 
 /// Runs `sturmfest verify`; its stdout on exit 0, else everything it said.
-fn verify(data_dir: &Path) -> Result<String, String> {
+pub(crate) fn verify(data_dir: &Path) -> Result<String, String> {
     let output = Command::new(sturmfest_bin)
         .args(["verify", "--data-dir"])
         .arg(data_dir)

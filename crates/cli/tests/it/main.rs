@@ -2,3 +2,4 @@
 //! real sockets — crash recovery under SIGKILL and the load generator end to end.
 
 mod crash;
+mod disk_failure;
