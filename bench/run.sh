@@ -6,6 +6,7 @@
 # Usage: bash bench/run.sh > bench/last-run.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export RUST_BACKTRACE=0
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/rel}"
 BIN="$CARGO_TARGET_DIR/release/sturmfest"
 PORT_HELLO=18401
