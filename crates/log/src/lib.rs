@@ -21,7 +21,7 @@ use std::future::Future;
 
 pub use record::{
     Chain, Corruption, InvalidTenantId, Record, TenantId, batch_bytes_max, batch_records_max,
-    genesis_hash, record_payload_bytes_max,
+    genesis_hash, record_frame_overhead_bytes, record_payload_bytes_max,
 };
 pub use recover::{RecoveryReport, Repair, TornTail, VerifyReport, recover, verify};
 

@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 
 /// Longest tenant slug; keeps keys small and the hash input bounded.
 pub const tenant_id_bytes_max: usize = 32;
-/// Largest opaque payload of one record (one encoded command).
-pub const record_payload_bytes_max: usize = 64 * 1024;
+/// Largest opaque payload of one record (one encoded command). A stadium's seat map
+/// is one command, so this is generous; callers check before they seal.
+pub const record_payload_bytes_max: usize = 4 * 1024 * 1024;
 /// Most records in one batch (one group commit).
 pub const batch_records_max: usize = 8192;
 /// Largest encoded batch blob. One batch is one database row, so this bounds a row.

@@ -68,6 +68,17 @@ pub fn encode_entry(entry: &LogEntry) -> Vec<u8> {
     out
 }
 
+/// An upper bound of the encoded entry for `command`, whatever its time and outcome:
+/// lets the runtime refuse a command that would not fit one log record.
+pub fn entry_bytes_bound(idempotency: Option<&core::Idempotency>, command: &core::Command) -> usize {
+    let envelope = core::Envelope { time: core::TimeMs(i64::MIN), idempotency: idempotency.cloned(), command: command.clone() };
+    let outcome = OutcomeSummary { code: "x".repeat(outcome_code_bytes_max), id: u64::MAX };
+    encode_entry(&LogEntry { envelope, outcome }).len()
+}
+
+/// Longest outcome code: rejection codes and `ok:<kind>` are short ASCII words.
+const outcome_code_bytes_max: usize = 64;
+
 pub fn decode_entry(bytes: &[u8]) -> Result<LogEntry, DecodeError> {
     let body = versioned(bytes, entry_format_version)?;
     let wire: WireEntry = postcard::from_bytes(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;

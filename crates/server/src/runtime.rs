@@ -53,6 +53,8 @@ pub enum ShardError {
     Overloaded,
     #[error("the tenant's writer has stopped")]
     Stopped,
+    #[error("the command encodes to {bytes} bytes, more than one log record holds")]
+    TooLarge { bytes: usize },
 }
 
 type ReadFn = Box<dyn FnOnce(&core::Tenant) + Send>;
@@ -120,6 +122,15 @@ impl Shard {
         idempotency: Option<core::Idempotency>,
         command: core::Command,
     ) -> Result<core::Outcome, ShardError> {
+        // Only these commands carry unbounded lists (seat maps, price tables); a
+        // command too large for one record must be refused here, never reach the
+        // writer, where sealing it would stop the tenant.
+        if matches!(command, core::Command::CreateVenue(_) | core::Command::CreateEvent(_)) {
+            let bytes = codec::entry_bytes_bound(idempotency.as_ref(), &command);
+            if bytes > sturmfest_log::record_payload_bytes_max {
+                return Err(ShardError::TooLarge { bytes });
+            }
+        }
         let (reply, rx) = oneshot::channel();
         self.submit(Request::Apply { idempotency, command, reply })?;
         rx.await.map_err(|_| ShardError::Stopped)
@@ -229,10 +240,21 @@ impl<B: Backend> Committer<B> {
     pub async fn commit(&mut self, batch: Vec<core::Envelope>) -> Result<Vec<core::Outcome>, LogError> {
         let mut records = Vec::with_capacity(batch.len());
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut bytes = 1;
         for envelope in batch {
             let outcome = self.tenant.apply(&envelope);
             let entry = LogEntry { outcome: OutcomeSummary::of(&outcome), envelope };
-            records.push(self.chain.seal(codec::encode_entry(&entry)));
+            let record = self.chain.seal(codec::encode_entry(&entry));
+            let record_bytes = sturmfest_log::record_frame_overhead_bytes + record.payload.len();
+            // A few seat maps in one batch could outgrow one batch row: append what
+            // fits first. Nothing is acknowledged before the last append returned.
+            if bytes + record_bytes > sturmfest_log::batch_bytes_max {
+                self.backend.append(&self.lease, &records).await?;
+                records.clear();
+                bytes = 1;
+            }
+            bytes += record_bytes;
+            records.push(record);
             outcomes.push(outcome);
         }
         if !records.is_empty() {

@@ -63,7 +63,30 @@ pub struct StandingIn {
 }
 
 impl VenueIn {
+    /// Expands generated rows. Counts are checked against the core's limits before
+    /// anything is expanded: `seat_count` turns 30 bytes of JSON into 512 seats, so a
+    /// body within the size limit could otherwise ask for millions of them.
     pub fn into_spec(self) -> Result<core::VenueSpec, &'static str> {
+        use core::limits::{venue_areas_max, venue_blocks_max, venue_rows_max, venue_seats_max};
+        if self.blocks.len() > venue_blocks_max {
+            return Err("a venue has at most 512 blocks");
+        }
+        if self.standing.len() > venue_areas_max {
+            return Err("a venue has at most 64 standing areas");
+        }
+        let rows: usize = self.blocks.iter().map(|b| b.rows.len()).sum();
+        if rows > venue_rows_max {
+            return Err("a venue has at most 8192 rows");
+        }
+        let seats: u64 = self
+            .blocks
+            .iter()
+            .flat_map(|b| &b.rows)
+            .map(|r| r.seat_count.map_or(r.seats.len() as u64, u64::from))
+            .sum();
+        if seats > venue_seats_max as u64 {
+            return Err("a venue has at most 100000 seats");
+        }
         let mut blocks = Vec::with_capacity(self.blocks.len());
         for block in self.blocks {
             let mut rows = Vec::with_capacity(block.rows.len());

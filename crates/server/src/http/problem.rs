@@ -122,6 +122,14 @@ impl From<ShardError> for Problem {
         match e {
             ShardError::Overloaded => Problem::overloaded(),
             ShardError::Stopped => Problem::store_unavailable(),
+            ShardError::TooLarge { bytes } => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "command_too_large",
+                "Too large",
+                "this venue or event is too large to store as one change; split it or shorten its labels",
+            )
+            .with("bytes", json!(bytes))
+            .with("max_bytes", json!(sturmfest_log::record_payload_bytes_max)),
         }
     }
 }

@@ -640,6 +640,55 @@ async fn malformed_misshapen_oversized_and_unkeyed_bodies_are_problems_that_chan
     expect_status(&hold(&n, "club", 0, good).await, 201);
 }
 
+/// A stadium's seat map is one command and one log record; maps that ask for more
+/// than the core allows are refused before anything is expanded (30 bytes of JSON
+/// generate 512 seats), and one that would not fit a log record is refused before
+/// the writer — sealing it there would stop the tenant's writes.
+#[tokio::test]
+async fn a_stadium_seat_map_is_one_change_and_oversized_maps_are_refused_before_the_writer() {
+    let n = fresh().await;
+    stocked(&n).await;
+    let before = world(&n).await;
+    let generated_rows = |rows: u32, seats: u32| -> Vec<Value> {
+        (1..=rows).map(|r| json!({"label": r.to_string(), "seat_count": seats, "y": r * 10, "dx": 10})).collect()
+    };
+
+    // 300 blocks × 30 rows × 512 seats = 4.6 million seats from ~0.5 MiB of JSON.
+    let blocks: Vec<Value> =
+        (0..300).map(|b| json!({"name": format!("B{b}"), "rows": generated_rows(30, 512)})).collect();
+    let amplified = json!({"name": "Luftschloss", "blocks": blocks, "standing": []});
+    expect_problem(&check(&n.app, post(at("club", "/venues"), amplified).bearer(&n.club)).await, 422, "invalid_venue");
+    let too_many_blocks: Vec<Value> =
+        (0..513).map(|b| json!({"name": format!("B{b}"), "rows": generated_rows(1, 1)})).collect();
+    let reply =
+        check(&n.app, post(at("club", "/venues"), json!({"name": "Viele", "blocks": too_many_blocks})).bearer(&n.club))
+            .await;
+    expect_problem(&reply, 422, "invalid_venue");
+
+    // Within the body limit, within every count, but 5 MiB in one name.
+    let bloated = json!({"name": "x".repeat(5 << 20), "blocks": [], "standing": [{"name": "Kurve", "capacity": 10}]});
+    let reply = check(&n.app, post(at("club", "/venues"), bloated).bearer(&n.club)).await;
+    expect_problem(&reply, 413, "command_too_large");
+    assert!(reply.json["bytes"].as_u64().unwrap() > reply.json["max_bytes"].as_u64().unwrap(), "{:#}", reply.json);
+    expect_unchanged(&before, &world(&n).await);
+    expect_problem(&check(&n.app, get(at("club", "/venues/1")).bearer(&n.club)).await, 404, "unknown_venue");
+
+    // 20 blocks × 50 rows × 50 seats plus two 50,000-place terraces.
+    let blocks: Vec<Value> = (1..=20).map(|b| json!({"name": format!("S{b}"), "rows": generated_rows(50, 50)})).collect();
+    let stadium = json!({"name": "Stadion", "blocks": blocks,
+        "standing": [{"name": "Nordkurve", "capacity": 50_000}, {"name": "Südkurve", "capacity": 50_000}]});
+    let venue = created_id(&check(&n.app, post(at("club", "/venues"), stadium).bearer(&n.club)).await, "venue");
+    // The writer lives on: the next hold in the old event is taken as usual.
+    expect_status(&hold(&n, "club", 0, seats_hold("fan-7", &[7])).await, 201);
+
+    let n = n.restart().await;
+    let detail = check(&n.app, get(at("club", &format!("/venues/{venue}"))).bearer(&n.club)).await;
+    expect_status(&detail, 200);
+    assert_eq!(detail.json["capacity_seats"], 50_000, "{:#}", detail.json["capacity_seats"]);
+    assert_eq!(detail.json["blocks"].as_array().unwrap().len(), 20);
+    assert_eq!(detail.json["areas"][1]["capacity"], 50_000);
+}
+
 #[tokio::test]
 async fn impossible_selections_are_problems_that_change_nothing() {
     let n = fresh().await;
