@@ -25,6 +25,9 @@ cargo bench -q -p sturmfest-core --bench apply 2>&1 | grep -v '^$'
 echo "== durable commit rate (Committer → SQLite WAL, synchronous=FULL, one fsync per batch)"
 cargo bench -q -p sturmfest-server --bench durable 2>&1 | grep -v '^$'
 
+echo "== restart with a 10,000,000-record log (Committer::recover on SQLite, worst-case tail)"
+cargo bench -q -p sturmfest-server --bench restart 2>&1 | grep -v '^$'
+
 echo "== HTTP: bare hyper hello (ceiling) vs. availability, 64 connections, 10 s each"
 "$BIN" load hello --addr 127.0.0.1:$PORT_HELLO > "$WORK/hello.out" & PIDS+=($!)
 "$BIN" demo --data-dir "$WORK/demo" --listen 127.0.0.1:$PORT_API > "$WORK/demo.out" 2> "$WORK/demo.err" & PIDS+=($!)

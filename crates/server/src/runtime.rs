@@ -263,6 +263,11 @@ impl<B: Backend> Committer<B> {
         Ok(outcomes)
     }
 
+    /// Seq of the last record in the log (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.chain.last_seq()
+    }
+
     /// Stores a snapshot of the state after the last committed record.
     pub async fn snapshot(&self) -> Result<usize, LogError> {
         let bytes = codec::encode_snapshot(&self.tenant.parts());
