@@ -1,4 +1,5 @@
-//! `sturmfest`: serve the API, run the demo, verify a log, add tenants, make load.
+//! `sturmfest`: serve the API, run the demo, verify a log or a draw, add tenants,
+//! make load.
 
 // Limits are named like values with their unit last, in the TigerBeetle style.
 #![allow(non_upper_case_globals)]
@@ -7,6 +8,7 @@ mod config;
 mod demo;
 mod load;
 mod verify;
+mod verify_draw;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +30,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Replay a data directory's log and check every invariant and the hash chain.
     Verify(verify::VerifyArgs),
+    /// Recompute a published waiting-room draw from its seed and check it.
+    VerifyDraw(verify_draw::VerifyDrawArgs),
     /// Manage the organizers (tenants) a data directory serves.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => config::serve(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Verify(args) => verify::run(args).await,
+            Command::VerifyDraw(args) => verify_draw::run(args),
             Command::Tenant(TenantCommand::Add { slug, name, data_dir }) => tenant_add(&slug, &name, &data_dir),
             Command::Tenant(TenantCommand::List { data_dir }) => tenant_list(&data_dir),
             Command::Load(args) => load::run(args).await,

@@ -6,6 +6,7 @@
 
 pub mod codec;
 pub mod demo;
+pub mod draw;
 pub mod http;
 pub mod node;
 pub mod runtime;
