@@ -5,6 +5,7 @@
 #![allow(non_upper_case_globals)]
 
 pub mod codec;
+pub mod credentials;
 pub mod demo;
 pub mod draw;
 pub mod http;

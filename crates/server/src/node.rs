@@ -50,7 +50,11 @@ impl Opened {
 
 pub async fn open(data_dir: &Path, shard_config: ShardConfig) -> Result<Opened, NodeError> {
     std::fs::create_dir_all(data_dir).map_err(|source| NodeError::DataDir { path: data_dir.into(), source })?;
-    let registry = Registry::load(data_dir)?;
+    let mut registry = Registry::load(data_dir)?;
+    if registry.ensure_signing_keys() {
+        registry.save(data_dir)?;
+        tracing::info!("generated signing keys for tenants that had none");
+    }
     let log = Arc::new(SqliteLog::open(data_dir.join(log_file_name)).await?);
     let mut tenants = HashMap::new();
     let mut reports = Vec::new();

@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 use sturmfest_log::TenantId;
 use subtle::ConstantTimeEq;
 
+use crate::credentials::{Keyring, StoredKey};
+
 pub const registry_file_name: &str = "tenants.json";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -25,6 +27,10 @@ pub struct TenantConfig {
     pub token_sha256: String,
     /// Hex 32-byte key for hold and order tokens.
     pub secret: String,
+    /// Ed25519 keys for credentials (queue places, admissions, tickets); see
+    /// `credentials.rs`. Registries written before keys existed get them at start.
+    #[serde(default)]
+    pub signing_keys: Vec<StoredKey>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -89,9 +95,26 @@ impl Registry {
             name: name.to_string(),
             token_sha256: hex::encode(Sha256::digest(token.as_bytes())),
             secret: hex::encode(secret),
+            signing_keys: new_keyring(slug).stored().to_vec(),
         });
         Ok(token)
     }
+
+    /// Gives every tenant without signing keys a fresh keyring; true if any did.
+    pub fn ensure_signing_keys(&mut self) -> bool {
+        let mut changed = false;
+        for tenant in self.tenants.iter_mut().filter(|t| t.signing_keys.is_empty()) {
+            tenant.signing_keys = new_keyring(&tenant.slug).stored().to_vec();
+            changed = true;
+        }
+        changed
+    }
+}
+
+fn new_keyring(slug: &str) -> Keyring {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    Keyring::generate(slug, secret)
 }
 
 impl Registry {
@@ -112,6 +135,7 @@ impl Registry {
 pub struct Credentials {
     token_sha256: [u8; 32],
     secret: [u8; 32],
+    pub keyring: Keyring,
 }
 
 impl Credentials {
@@ -124,7 +148,9 @@ impl Credentials {
             .ok()
             .and_then(|v| <[u8; 32]>::try_from(v).ok())
             .ok_or_else(|| format!("tenant {}: secret must be 64 hex digits", config.slug))?;
-        Ok(Credentials { token_sha256, secret })
+        let keyring = Keyring::load(&config.slug, &config.signing_keys)
+            .map_err(|e| format!("tenant {}: signing keys: {e}", config.slug))?;
+        Ok(Credentials { token_sha256, secret, keyring })
     }
 
     pub fn token_matches(&self, token: &str) -> bool {

@@ -454,3 +454,42 @@ pub async fn refund_order(
     let core::Reply::Refunded { order, amount } = reply else { return Err(unexpected(&reply)) };
     Ok(json(StatusCode::CREATED, &RefundedOut { order_id: order.0, amount_cents: amount.0, amount: euros(amount) }))
 }
+
+/// A tenant's public signing keys, as gates and other nodes load them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct KeySet {
+    pub tenant: String,
+    /// Every key that was ever used: `active` signs, `retired` still verifies,
+    /// `revoked` verifies nothing.
+    pub keys: Vec<PublicKeyOut>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PublicKeyOut {
+    pub id: u32,
+    /// `active`, `retired` or `revoked`.
+    pub state: String,
+    /// Unpadded base64url of the 32-byte Ed25519 public key.
+    pub public: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/{tenant}/keys", tag = "public",
+    params(("tenant" = String, Path)),
+    responses((status = 200, body = KeySet), (status = 404, description = "problem+json")))]
+pub async fn signing_keys(State(state): State<AppState>, PathParams(slug): PathParams<String>) -> ApiResult {
+    let handle = tenant(&state, &slug)?;
+    let keys = handle
+        .credentials
+        .keyring
+        .published()
+        .into_iter()
+        .map(|k| PublicKeyOut {
+            id: k.id,
+            state: serde_json::to_value(k.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            public: k.public,
+        })
+        .collect();
+    let mut response = json(StatusCode::OK, &KeySet { tenant: slug, keys });
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    Ok(response)
+}

@@ -67,6 +67,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_orders))
         .routes(routes!(cancel_order))
         .routes(routes!(refund_order))
+        .routes(routes!(signing_keys))
         .split_for_parts()
 }
 

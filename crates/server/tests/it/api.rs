@@ -689,6 +689,34 @@ async fn a_stadium_seat_map_is_one_change_and_oversized_maps_are_refused_before_
     assert_eq!(detail.json["areas"][1]["capacity"], 50_000);
 }
 
+/// Gates and other nodes load an organizer's public keys and check credentials
+/// offline; the key set carries no secret and survives a restart unchanged.
+#[tokio::test]
+async fn the_public_key_set_verifies_the_organizers_credentials_and_no_one_elses() {
+    use sturmfest_server::credentials::{Kind, StoredKey, Verifier};
+    let n = fresh().await;
+    let reply = check(&n.app, get(at("club", "/keys"))).await;
+    expect_status(&reply, 200);
+    assert_eq!(reply.json["tenant"], "club");
+    let keys = reply.json["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 1, "{:#}", reply.json);
+    assert_eq!(keys[0]["state"], "active");
+    assert!(!reply.json.to_string().contains("secret"), "{:#}", reply.json);
+    let published: Vec<StoredKey> = serde_json::from_value(reply.json["keys"].clone()).unwrap();
+    let gate = Verifier::from_published("club", &published).unwrap();
+
+    let club = &n.opened.state.tenants["club"].credentials.keyring;
+    let rival = &n.opened.state.tenants["rival"].credentials.keyring;
+    let ticket = club.sign(Kind::Ticket, b"event 0 seat 3");
+    assert_eq!(gate.verify(Kind::Ticket, &ticket).unwrap(), b"event 0 seat 3");
+    assert!(gate.verify(Kind::Ticket, &rival.sign(Kind::Ticket, b"event 0 seat 3")).is_err());
+    expect_problem(&check(&n.app, get(at("nobody", "/keys"))).await, 404, "unknown_tenant");
+
+    let n = n.restart().await;
+    let again = check(&n.app, get(at("club", "/keys"))).await;
+    assert_eq!(again.json, reply.json, "the same keys after a restart");
+}
+
 #[tokio::test]
 async fn impossible_selections_are_problems_that_change_nothing() {
     let n = fresh().await;
