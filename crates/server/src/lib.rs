@@ -13,3 +13,4 @@ pub mod node;
 pub mod runtime;
 pub mod tenants;
 pub mod views;
+pub mod web;

@@ -68,7 +68,7 @@ pub async fn open(data_dir: &Path, shard_config: ShardConfig) -> Result<Opened, 
         if let Some(torn) = &report.torn {
             tracing::warn!(tenant = %config.slug, at_seq = torn.at_seq, reason = %torn.reason, "recovered past a torn log tail");
         }
-        tenants.insert(config.slug.clone(), TenantHandle { shard, credentials, shard_epoch: report.epoch });
+        tenants.insert(config.slug.clone(), TenantHandle { name: config.name.clone(), shard, credentials, shard_epoch: report.epoch });
         reports.push((config.slug.clone(), report));
         writers.push(writer);
     }

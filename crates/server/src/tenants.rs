@@ -18,6 +18,8 @@ use subtle::ConstantTimeEq;
 use crate::credentials::{Keyring, StoredKey};
 
 pub const registry_file_name: &str = "tenants.json";
+/// Slugs that would shadow the server's own paths.
+pub const reserved_slugs: [&str; 5] = ["api", "healthz", "assets", "static", "admin"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TenantConfig {
@@ -82,6 +84,10 @@ impl Registry {
     /// Adds a tenant and returns its API token — shown once, stored only hashed.
     pub fn add(&mut self, slug: &str, name: &str) -> Result<String, RegistryError> {
         TenantId::new(slug).map_err(|_| RegistryError::Slug(slug.to_string()))?;
+        // Pages live at /{tenant}; these first path segments belong to the server.
+        if reserved_slugs.contains(&slug) {
+            return Err(RegistryError::Slug(slug.to_string()));
+        }
         if self.tenants.iter().any(|t| t.slug == slug) {
             return Err(RegistryError::Exists(slug.to_string()));
         }
@@ -212,6 +218,15 @@ mod tests {
         assert_eq!(city.open_token("hold", &token), None);
         let forged = token.replacen("17.", "18.", 1);
         assert_eq!(club.open_token("hold", &forged), None);
+    }
+
+    #[test]
+    fn slugs_that_would_shadow_the_servers_own_paths_are_refused() {
+        let mut registry = Registry::default();
+        for slug in reserved_slugs {
+            assert!(matches!(registry.add(slug, "X"), Err(RegistryError::Slug(_))), "{slug}");
+        }
+        assert!(registry.add("apis", "X").is_ok());
     }
 
     #[test]

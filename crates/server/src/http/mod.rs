@@ -31,6 +31,8 @@ pub const requests_in_flight_max: usize = 8_192;
 
 #[derive(Clone)]
 pub struct TenantHandle {
+    /// The organizer's display name.
+    pub name: String,
     pub shard: Shard,
     pub credentials: Credentials,
     /// Part of availability ETags so a restarted node never reuses an old tag.
@@ -82,6 +84,7 @@ pub fn app(state: AppState) -> Router {
         }),
     )
     .route("/healthz", get(healthz))
+    .merge(crate::web::pages())
     .fallback(|| async { Problem::not_found("not_found", "no such path") })
     .method_not_allowed_fallback(|| async {
         Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", "this path does not take this method")

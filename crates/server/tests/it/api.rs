@@ -36,13 +36,13 @@ use tower::ServiceExt;
 // ----- the node under test -----
 
 /// One data directory with the tenants `club` and `rival`, opened for real.
-struct Node {
+pub(crate) struct Node {
     dir: TempDir,
     config: ShardConfig,
     opened: Opened,
-    app: Router,
+    pub(crate) app: Router,
     /// Admin API tokens.
-    club: String,
+    pub(crate) club: String,
     rival: String,
 }
 
@@ -57,7 +57,7 @@ async fn start(config: ShardConfig) -> Node {
     Node { dir, config, opened, app, club, rival }
 }
 
-async fn fresh() -> Node {
+pub(crate) async fn fresh() -> Node {
     start(ShardConfig::default()).await
 }
 
@@ -82,13 +82,13 @@ impl Node {
     }
 }
 
-fn at(slug: &str, path: &str) -> String {
+pub(crate) fn at(slug: &str, path: &str) -> String {
     format!("/api/v1/{slug}{path}")
 }
 
 // ----- requests and replies -----
 
-struct Req {
+pub(crate) struct Req {
     method: Method,
     uri: String,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -101,11 +101,11 @@ fn fresh_key() -> String {
     format!("test-key-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-fn get(uri: impl Into<String>) -> Req {
+pub(crate) fn get(uri: impl Into<String>) -> Req {
     Req { method: Method::GET, uri: uri.into(), headers: Vec::new(), body: Vec::new() }
 }
 
-fn post(uri: impl Into<String>, body: Value) -> Req {
+pub(crate) fn post(uri: impl Into<String>, body: Value) -> Req {
     let body = serde_json::to_vec(&body).expect("json");
     Req { method: Method::POST, uri: uri.into(), headers: Vec::new(), body }
         .header("content-type", "application/json")
@@ -121,7 +121,7 @@ fn request(method: &str, uri: impl Into<String>) -> Req {
 }
 
 impl Req {
-    fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Req {
+    pub(crate) fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Req {
         let name: HeaderName = name.parse().expect("header name");
         self.headers.retain(|(n, _)| *n != name);
         self.headers.push((name, HeaderValue::from_bytes(value.as_ref()).expect("header value")));
@@ -137,7 +137,7 @@ impl Req {
         self.header("idempotency-key", key)
     }
 
-    fn bearer(self, token: &str) -> Req {
+    pub(crate) fn bearer(self, token: &str) -> Req {
         self.header("authorization", format!("Bearer {token}"))
     }
 
@@ -148,11 +148,11 @@ impl Req {
 }
 
 #[derive(Debug, Clone)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
     /// The body as JSON; a body that is not JSON shows up as a JSON string.
-    json: Value,
+    pub(crate) json: Value,
 }
 
 impl Reply {
@@ -162,7 +162,7 @@ impl Reply {
 }
 
 /// Sends one request through the whole router and reads the reply.
-async fn check(app: &Router, req: Req) -> Reply {
+pub(crate) async fn check(app: &Router, req: Req) -> Reply {
     let mut builder = Request::builder().method(req.method).uri(req.uri);
     for (name, value) in req.headers {
         builder = builder.header(name, value);
@@ -180,7 +180,7 @@ async fn check(app: &Router, req: Req) -> Reply {
 }
 
 #[track_caller]
-fn expect_status(reply: &Reply, status: u16) {
+pub(crate) fn expect_status(reply: &Reply, status: u16) {
     assert_eq!(reply.status.as_u16(), status, "unexpected reply: {reply:#?}");
 }
 
@@ -248,7 +248,7 @@ fn created_id(reply: &Reply, _what: &str) -> u64 {
 }
 
 /// Creates a venue and an event and opens the sale; returns the event id.
-async fn open_event(n: &Node, slug: &str, name: &str, standing: u32) -> u64 {
+pub(crate) async fn open_event(n: &Node, slug: &str, name: &str, standing: u32) -> u64 {
     let token = n.token(slug);
     let venue =
         created_id(&check(&n.app, post(at(slug, "/venues"), venue_json(name, standing)).bearer(token)).await, "venue");

@@ -1,0 +1,198 @@
+//! Server-rendered pages (askama templates compiled into the binary), German and
+//! English, phone first. Pages read the same tenant state as the API; they add no
+//! business logic of their own.
+
+pub mod format;
+pub mod i18n;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use sturmfest_core as core;
+
+use crate::http::AppState;
+use crate::http::extract::PathParams;
+use format::{date_time, euros};
+use i18n::{Lang, Texts};
+
+/// The page routes, merged into the app next to the API.
+pub fn pages() -> Router<AppState> {
+    Router::new().route("/{tenant}", get(events_page)).route("/{tenant}/events/{event}", get(event_page))
+}
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    lang: Option<String>,
+}
+
+/// One game as a card or page header shows it.
+pub struct EventCard {
+    pub id: u32,
+    pub name: String,
+    pub starts: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    /// The opening time, the pause message or nothing.
+    pub detail: String,
+    pub free: u32,
+    pub capacity: u32,
+    pub from_price: String,
+}
+
+pub struct CategoryRow {
+    pub name: String,
+    pub kind: &'static str,
+    pub prices: String,
+    pub free: u32,
+}
+
+#[derive(Template)]
+#[template(path = "events.html")]
+struct EventsPage<'a> {
+    lang: Lang,
+    t: &'static Texts,
+    organizer: &'a str,
+    slug: &'a str,
+    events: Vec<EventCard>,
+}
+
+#[derive(Template)]
+#[template(path = "event.html")]
+struct EventPage<'a> {
+    lang: Lang,
+    t: &'static Texts,
+    organizer: &'a str,
+    slug: &'a str,
+    venue: String,
+    e: EventCard,
+    pause_message: Option<String>,
+    categories: Vec<CategoryRow>,
+}
+
+fn card(event: &core::Event, lang: Lang) -> EventCard {
+    let t = lang.texts();
+    let (status, status_class, detail) = match &event.sale {
+        core::SaleStatus::Draft => (t.sale_draft, "draft", format!("{} {}", t.sale_opens, date_time(event.spec.sale_opens_at, lang))),
+        core::SaleStatus::Open if event.free() == 0 && event.held() == 0 => (t.sold_out, "soldout", String::new()),
+        core::SaleStatus::Open => (t.sale_open, "open", String::new()),
+        core::SaleStatus::Paused { resume_at, .. } => (
+            t.sale_paused,
+            "paused",
+            resume_at.map(|at| format!("{} {}", t.resume_at, date_time(at, lang))).unwrap_or_default(),
+        ),
+        core::SaleStatus::Closed => (t.sale_closed, "closed", String::new()),
+    };
+    let from = event.spec.categories.iter().flat_map(|c| &c.tariffs).map(|tariff| tariff.price).min();
+    EventCard {
+        id: event.id.0,
+        name: event.spec.name.clone(),
+        starts: date_time(event.spec.starts_at, lang),
+        status,
+        status_class,
+        detail,
+        free: event.free(),
+        capacity: event.capacity(),
+        from_price: from.map(|p| euros(p, lang)).unwrap_or_default(),
+    }
+}
+
+fn html(page: &impl Template, lang: Lang) -> Response {
+    match page.render() {
+        Ok(body) => {
+            let mut response = Html(body).into_response();
+            response.headers_mut().insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang.code()));
+            response.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-language"));
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Browsers get a page in their language; API clients that wandered here get the
+/// same problem+json as any other unknown path.
+fn not_found(lang: Lang, headers: &HeaderMap) -> Response {
+    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if !wants_html {
+        return crate::http::problem::Problem::not_found("not_found", "no such path").into_response();
+    }
+    (StatusCode::NOT_FOUND, Html(format!("<!doctype html><html lang=\"{}\"><meta charset=\"utf-8\"><p>{}</p></html>", lang.code(), lang.texts().not_found)))
+        .into_response()
+}
+
+async fn events_page(
+    State(state): State<AppState>,
+    PathParams(slug): PathParams<String>,
+    Query(query): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::negotiate(query.lang.as_deref(), &headers);
+    let Some(handle) = state.tenants.get(&slug) else { return not_found(lang, &headers) };
+    let Ok(mut events) = handle.shard.read(move |t| t.events().iter().map(|e| (e.spec.starts_at, card(e, lang))).collect::<Vec<_>>()).await
+    else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    events.sort_by_key(|(starts, card)| (*starts, card.id));
+    let page = EventsPage {
+        lang,
+        t: lang.texts(),
+        organizer: &handle.name,
+        slug: &slug,
+        events: events.into_iter().map(|(_, c)| c).collect(),
+    };
+    html(&page, lang)
+}
+
+async fn event_page(
+    State(state): State<AppState>,
+    PathParams((slug, event)): PathParams<(String, u32)>,
+    Query(query): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::negotiate(query.lang.as_deref(), &headers);
+    let Some(handle) = state.tenants.get(&slug) else { return not_found(lang, &headers) };
+    let read = handle
+        .shard
+        .read(move |t| {
+            let event = t.event(core::EventId(event))?;
+            let venue = t.venue(event.spec.venue)?.spec.name.clone();
+            Some((card(event, lang), venue, pause_message(event), categories(event, lang)))
+        })
+        .await;
+    let Ok(read) = read else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
+    let Some((e, venue, pause_message, categories)) = read else { return not_found(lang, &headers) };
+    let page = EventPage { lang, t: lang.texts(), organizer: &handle.name, slug: &slug, venue, e, pause_message, categories };
+    html(&page, lang)
+}
+
+fn pause_message(event: &core::Event) -> Option<String> {
+    match &event.sale {
+        core::SaleStatus::Paused { message, .. } if !message.is_empty() => Some(message.clone()),
+        _ => None,
+    }
+}
+
+fn categories(event: &core::Event, lang: Lang) -> Vec<CategoryRow> {
+    let t = lang.texts();
+    event
+        .spec
+        .categories
+        .iter()
+        .zip(&event.categories)
+        .map(|(spec, counts)| CategoryRow {
+            name: spec.name.clone(),
+            kind: match spec.places {
+                core::CategoryPlaces::Blocks(_) => t.seated,
+                core::CategoryPlaces::Standing(_) => t.standing,
+            },
+            prices: spec.tariffs.iter().map(|tariff| format!("{} {}", tariff.name, euros(tariff.price, lang))).collect::<Vec<_>>().join(" · "),
+            free: counts.free(),
+        })
+        .collect()
+}
