@@ -114,6 +114,7 @@ async fn print_welcome(shard: &Shard, addr: SocketAddr, token: &str, dir: &std::
     }
     println!();
     println!("  listening on http://{addr}");
+    println!("  in a browser: http://{addr}/{demo_tenant}   (German; ?lang=en for English)");
     println!("  events:    curl {base}/events");
     println!("  free now:  curl {base}/events/0/availability");
     println!("  OpenAPI:   http://{addr}/api/openapi.json");
