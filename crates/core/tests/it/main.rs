@@ -4,5 +4,6 @@
 //! replay and snapshot restore, and `tidy` keeps the workspace's house rules.
 
 mod props;
+mod queue;
 mod scenario;
 mod tidy;
