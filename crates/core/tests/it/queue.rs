@@ -357,3 +357,233 @@ show bert finn gina ida room
         "#]],
     );
 }
+
+// ----- promises, one test each -----
+
+const PRE: i64 = 1_000_000;
+const OPEN: i64 = 2_000_000;
+const WINDOW: i64 = 60_000;
+
+fn room(active: u32) -> WaitingRoom {
+    let config = RoomConfig {
+        prequeue_opens_at: TimeMs(PRE),
+        opens_at: TimeMs(OPEN),
+        checkout_window_ms: WINDOW,
+        admitted_active_max: active,
+        entries_max: 1_000,
+    };
+    let room = WaitingRoom::new(config).expect("valid config");
+    room.check_invariants();
+    room
+}
+
+fn fans(range: std::ops::Range<u32>) -> Vec<String> {
+    range.map(|i| format!("fan-{i}")).collect()
+}
+
+/// Joins `pre` fans before the opening and `late` after it, draws the pre-queue in
+/// reverse join order, and returns every fan's name in join order.
+fn drawn_room(active: u32, pre: u32, late: u32) -> (WaitingRoom, Vec<String>) {
+    let mut room = room(active);
+    let names = fans(0..pre + late);
+    for (i, name) in names.iter().enumerate() {
+        let at = if (i as u32) < pre { PRE + i as i64 } else { OPEN + i as i64 };
+        assert!(join(&mut room, at, name).is_ok());
+    }
+    let order = (0..pre).rev().collect();
+    assert_eq!(apply(&mut room, OPEN + 1_000, RoomCommand::Draw { order }), Ok(RoomReply::Drawn { entries: pre }));
+    (room, names)
+}
+
+fn places(room: &WaitingRoom, names: &[String]) -> Vec<Option<Place>> {
+    names.iter().map(|name| room.place(identity(name))).collect()
+}
+
+#[test]
+fn joining_twice_with_the_same_identity_returns_the_same_place() {
+    let mut room = room(2);
+    let first = join(&mut room, PRE, "anna");
+    // A second device sends a fresh queue id: the first one stays.
+    let again = apply(&mut room, PRE + 5, RoomCommand::Join { identity: identity("anna"), queue_id: queue_id("other") });
+    let Ok(RoomReply::Joined { kind: JoinKind::Existing, queue_id: id, place }) = again else { panic!("{again:?}") };
+    let Ok(RoomReply::Joined { kind: JoinKind::New, queue_id: first_id, .. }) = first else { panic!("{first:?}") };
+    assert_eq!((id, place), (first_id, Place::PreQueue));
+    assert_eq!(room.counts().entries, 1, "no second entry");
+    assert_eq!(room.place_by_queue_id(queue_id("other")), None, "the second queue id was not taken");
+
+    join(&mut room, OPEN, "bert").expect("late join");
+    let late = join(&mut room, OPEN + 1, "bert");
+    assert!(matches!(late, Ok(RoomReply::Joined { kind: JoinKind::Existing, place: Place::Waiting { position: 2 }, .. })));
+    apply(&mut room, OPEN + 2, RoomCommand::Draw { order: vec![0] }).expect("draw");
+    apply(&mut room, OPEN + 3, RoomCommand::Admit { count: 1, unsold_places: 10 }).expect("admit");
+    let admitted = join(&mut room, OPEN + 4, "anna");
+    let until = TimeMs(OPEN + 3 + WINDOW);
+    assert!(matches!(admitted, Ok(RoomReply::Joined { kind: JoinKind::Existing, place: Place::Admitted { until: u }, .. }) if u == until));
+    assert_eq!(room.place(identity("bert")), Some(Place::Waiting { position: 1 }));
+    assert_eq!(room.counts().entries, 2);
+}
+
+#[test]
+fn a_draw_that_is_not_a_permutation_of_the_pre_queue_is_rejected() {
+    let mut room = room(2);
+    for (i, name) in fans(0..3).iter().enumerate() {
+        join(&mut room, PRE + i as i64, name).expect("join");
+    }
+    join(&mut room, OPEN, "late").expect("late join");
+    // Only the time step may change a room that rejects; let it happen first.
+    apply(&mut room, OPEN + 10, RoomCommand::Tick).expect("tick");
+    for bad in [vec![], vec![0, 1], vec![0, 1, 1], vec![0, 1, 3], vec![2, 1, 0, 3], vec![0, 1, 2, 2]] {
+        let before = room.clone();
+        let outcome = apply(&mut room, OPEN + 10, RoomCommand::Draw { order: bad.clone() });
+        assert_eq!(code(&outcome), "draw_not_permutation", "{bad:?}");
+        assert_eq!(room, before, "a rejected draw changes nothing");
+    }
+    assert_eq!(room.phase(), Phase::AwaitingDraw);
+    apply(&mut room, OPEN + 20, RoomCommand::Draw { order: vec![2, 0, 1] }).expect("a permutation is accepted");
+    let again = apply(&mut room, OPEN + 30, RoomCommand::Draw { order: vec![0, 1, 2] });
+    assert_eq!(code(&again), "already_drawn");
+    let positions = places(&room, &[fans(0..3), vec!["late".into()]].concat());
+    let waiting = |position| Some(Place::Waiting { position });
+    assert_eq!(positions, vec![waiting(2), waiting(3), waiting(1), waiting(4)]);
+}
+
+#[test]
+fn pause_and_resume_keep_every_place_and_checkout_window() {
+    let (mut room, names) = drawn_room(4, 6, 4);
+    let t0 = OPEN + 2_000;
+    apply(&mut room, t0, RoomCommand::Admit { count: 4, unsold_places: 100 }).expect("admit");
+    let pause_at = t0 + 30_000;
+    let pause = RoomCommand::Pause { message: "Kurze Pause".into(), resume_at: Some(TimeMs(pause_at + 600_000)) };
+    assert_eq!(apply(&mut room, pause_at, pause), Ok(RoomReply::Paused));
+    let before = places(&room, &names);
+    assert_eq!(before.iter().filter(|p| matches!(p, Some(Place::Admitted { .. }))).count(), 4);
+
+    // Far past every window: nothing runs out, nobody moves, nobody is admitted.
+    assert_eq!(apply(&mut room, pause_at + 300_000, RoomCommand::Tick), Ok(RoomReply::Ticked { expired: 0 }));
+    let refused = apply(&mut room, pause_at + 300_000, RoomCommand::Admit { count: 1, unsold_places: 100 });
+    assert_eq!(
+        refused,
+        Err(RoomRejection::RoomPaused { message: "Kurze Pause".into(), resume_at: Some(TimeMs(pause_at + 600_000)) })
+    );
+    assert_eq!(places(&room, &names), before);
+    assert_eq!(room.next_expiry(), None, "nothing falls due while paused");
+
+    let paused_ms = 400_000;
+    let resumed = apply(&mut room, pause_at + paused_ms, RoomCommand::Resume);
+    assert_eq!(resumed, Ok(RoomReply::Resumed { paused_ms }));
+    let shifted: Vec<Option<Place>> = before
+        .iter()
+        .map(|place| match place {
+            Some(Place::Admitted { until }) => Some(Place::Admitted { until: until.plus_ms(paused_ms) }),
+            other => *other,
+        })
+        .collect();
+    assert_eq!(places(&room, &names), shifted, "windows extended by the pause, positions unchanged");
+    // The window gives back exactly the 30 s that were left when the brake was pulled.
+    let left = WINDOW - 30_000;
+    assert_eq!(apply(&mut room, pause_at + paused_ms + left - 1, RoomCommand::Tick), Ok(RoomReply::Ticked { expired: 0 }));
+    assert_eq!(apply(&mut room, pause_at + paused_ms + left, RoomCommand::Tick), Ok(RoomReply::Ticked { expired: 4 }));
+    let next = apply(&mut room, pause_at + paused_ms + left, RoomCommand::Admit { count: 10, unsold_places: 100 });
+    assert!(matches!(next, Ok(RoomReply::Admitted { admitted: 4, ref ranks, .. }) if *ranks == (4..8)), "{next:?}");
+}
+
+#[test]
+fn sold_out_is_what_every_waiting_fan_sees_at_once() {
+    let (mut room, names) = drawn_room(3, 5, 5);
+    apply(&mut room, OPEN + 2_000, RoomCommand::Admit { count: 3, unsold_places: 3 }).expect("admit");
+    assert_eq!(apply(&mut room, OPEN + 3_000, RoomCommand::SoldOut), Ok(RoomReply::SoldOut { told: 7 }));
+    assert_eq!(room.phase(), Phase::SoldOut);
+    let now = places(&room, &names);
+    assert_eq!(now.iter().filter(|p| **p == Some(Place::SoldOut)).count(), 7, "{now:?}");
+    assert_eq!(now.iter().filter(|p| matches!(p, Some(Place::Admitted { .. }))).count(), 3, "checkout may finish");
+    assert_eq!(code(&join(&mut room, OPEN + 4_000, "newcomer")), "sold_out");
+    assert_eq!(code(&apply(&mut room, OPEN + 4_000, RoomCommand::Admit { count: 1, unsold_places: 1 })), "sold_out");
+    assert_eq!(code(&apply(&mut room, OPEN + 4_000, RoomCommand::Resume)), "sold_out");
+    assert_eq!(code(&apply(&mut room, OPEN + 4_000, RoomCommand::SoldOut)), "sold_out");
+    assert_eq!(apply(&mut room, OPEN + 5_000, RoomCommand::Finish { identity: identity(&names[4]) }), Ok(RoomReply::Finished));
+}
+
+#[test]
+fn a_pre_queue_still_undrawn_at_sold_out_is_told_too() {
+    let mut room = room(3);
+    join(&mut room, PRE, "anna").expect("join");
+    join(&mut room, OPEN, "bert").expect("join");
+    assert_eq!(apply(&mut room, OPEN, RoomCommand::SoldOut), Ok(RoomReply::SoldOut { told: 2 }));
+    assert_eq!(places(&room, &["anna".into(), "bert".into()]), vec![Some(Place::SoldOut); 2]);
+}
+
+#[test]
+fn admission_never_exceeds_the_unsold_places() {
+    // 50 fans for 6 places with room for 40 in checkout: only 6 go in at once.
+    let (mut room, names) = drawn_room(40, 30, 20);
+    let mut unsold = 6u32;
+    let mut t = OPEN + 2_000;
+    let mut next = 0;
+    while unsold > 0 {
+        let reply = apply(&mut room, t, RoomCommand::Admit { count: 40, unsold_places: unsold });
+        let Ok(RoomReply::Admitted { ranks, .. }) = reply else { panic!("{reply:?}") };
+        assert!(room.counts().admitted <= unsold, "{} in checkout for {unsold} places", room.counts().admitted);
+        assert_eq!(room.counts().admitted, unsold, "as many as there are places");
+        next = ranks.end.max(next);
+        // The first one in checkout buys one place.
+        let buyer = names.iter().find(|n| matches!(room.place(identity(n)), Some(Place::Admitted { .. }))).unwrap();
+        apply(&mut room, t + 1, RoomCommand::Finish { identity: identity(buyer) }).expect("finish");
+        unsold -= 1;
+        t += 10;
+    }
+    assert_eq!(next, 6, "one admission per sold place after the first six");
+    let none = apply(&mut room, t, RoomCommand::Admit { count: 40, unsold_places: 0 });
+    assert!(matches!(none, Ok(RoomReply::Admitted { admitted: 0, .. })), "{none:?}");
+}
+
+#[test]
+fn joining_outside_the_room_hours_and_bad_input_are_rejected() {
+    let mut room = room(2);
+    assert_eq!(code(&join(&mut room, PRE - 1, "early")), "room_not_open");
+    assert_eq!(room.phase(), Phase::NotYetOpen);
+    join(&mut room, PRE, "anna").expect("join");
+    assert_eq!(code(&apply(&mut room, PRE, RoomCommand::Admit { count: 1, unsold_places: 9 })), "draw_pending");
+    assert_eq!(code(&apply(&mut room, OPEN - 1, RoomCommand::Draw { order: vec![0] })), "draw_too_early");
+    apply(&mut room, OPEN, RoomCommand::Draw { order: vec![0] }).expect("draw");
+    for count in [0, admit_count_max + 1] {
+        assert_eq!(code(&apply(&mut room, OPEN, RoomCommand::Admit { count, unsold_places: 9 })), "invalid_request");
+    }
+    let long = "x".repeat(pause_message_bytes_max + 1);
+    assert_eq!(code(&apply(&mut room, OPEN, RoomCommand::Pause { message: long, resume_at: None })), "invalid_request");
+    let past = RoomCommand::Pause { message: "p".into(), resume_at: Some(TimeMs(OPEN)) };
+    assert_eq!(code(&apply(&mut room, OPEN, past)), "invalid_request");
+    assert_eq!(code(&apply(&mut room, OPEN, RoomCommand::Resume)), "not_paused");
+    assert_eq!(code(&apply(&mut room, OPEN, RoomCommand::Finish { identity: identity("nobody") })), "unknown_identity");
+    assert_eq!(code(&apply(&mut room, OPEN, RoomCommand::Finish { identity: identity("anna") })), "not_admitted");
+    // Time never goes backwards: a command stamped earlier happens at the room's now.
+    assert_eq!(code(&join(&mut room, PRE, "late")), "ok");
+    assert_eq!(room.now(), TimeMs(OPEN));
+    assert_eq!(room.place(identity("late")), Some(Place::Waiting { position: 2 }), "not a pre-queue join");
+}
+
+#[test]
+fn a_full_room_turns_new_fans_away_but_still_answers_old_ones() {
+    let mut room = WaitingRoom::new(RoomConfig { entries_max: 2, ..room(1).config().clone() }).expect("config");
+    join(&mut room, PRE, "anna").expect("join");
+    join(&mut room, PRE, "bert").expect("join");
+    assert_eq!(join(&mut room, PRE, "cleo"), Err(RoomRejection::RoomFull { max: 2 }));
+    assert!(matches!(join(&mut room, PRE, "anna"), Ok(RoomReply::Joined { kind: JoinKind::Existing, .. })));
+}
+
+#[test]
+fn a_room_refuses_a_config_outside_its_limits() {
+    let good = room(1).config().clone();
+    let bad = [
+        RoomConfig { prequeue_opens_at: TimeMs(OPEN + 1), ..good.clone() },
+        RoomConfig { prequeue_opens_at: TimeMs(OPEN - 15 * 24 * 3_600_000), ..good.clone() },
+        RoomConfig { checkout_window_ms: 9_999, ..good.clone() },
+        RoomConfig { checkout_window_ms: 3_600_001, ..good.clone() },
+        RoomConfig { admitted_active_max: 0, ..good.clone() },
+        RoomConfig { entries_max: 0, ..good.clone() },
+        RoomConfig { entries_max: room_entries_max + 1, ..good.clone() },
+    ];
+    for config in bad {
+        assert_eq!(WaitingRoom::new(config.clone()).map(|_| ()).map_err(|e| e.code()), Err("invalid_config"), "{config:?}");
+    }
+    assert!(WaitingRoom::new(good).is_ok());
+}
