@@ -587,3 +587,371 @@ fn a_room_refuses_a_config_outside_its_limits() {
     }
     assert!(WaitingRoom::new(good).is_ok());
 }
+
+// ----- random runs against a reference model -----
+//
+// A small, crowded room: 10 identities for 8 entries (so `room_full` bites), 3 in
+// checkout at most, a 10 s window, the pre-queue open from 10 s and the sale from
+// 20 s, runs that start 3 s before the pre-queue (so `room_not_open` happens) and sometimes jump far
+// enough for windows to run out. Draws are usually a fair shuffle of the pre-queue
+// and sometimes broken on purpose.
+
+const P_PRE: i64 = 10_000;
+const P_OPEN: i64 = 20_000;
+const P_WINDOW: i64 = 10_000;
+const P_ACTIVE: u32 = 3;
+const P_ENTRIES: u32 = 8;
+const P_FANS: u8 = 10;
+
+fn p_config() -> RoomConfig {
+    RoomConfig {
+        prequeue_opens_at: TimeMs(P_PRE),
+        opens_at: TimeMs(P_OPEN),
+        checkout_window_ms: P_WINDOW,
+        admitted_active_max: P_ACTIVE,
+        entries_max: P_ENTRIES,
+    }
+}
+
+fn p_identity(who: u8) -> IdentityKey {
+    IdentityKey(0xfa00 + u128::from(who))
+}
+
+fn p_queue_id(who: u8) -> QueueId {
+    QueueId([who; 16])
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// `id_of` is usually `who`; otherwise someone else's queue id.
+    Join { who: u8, id_of: u8 },
+    /// Sort keys for a shuffle, and how to break it (0..=6: not at all).
+    Draw { keys: Vec<u16>, defect: u8 },
+    Admit { count: u32, unsold: u32 },
+    Finish { who: u8 },
+    Pause { long: bool, resume_in: Option<i64> },
+    Resume,
+    SoldOut,
+    Tick,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let who = 0..P_FANS;
+    // Sold out ends the interesting part of a run, so it is rare.
+    prop_oneof![
+        60 => (who.clone(), prop_oneof![8 => Just(None), 1 => (0..P_FANS).prop_map(Some)])
+            .prop_map(|(who, other)| Op::Join { who, id_of: other.unwrap_or(who) }),
+        12 => (prop::collection::vec(any::<u16>(), 12), 0u8..10).prop_map(|(keys, defect)| Op::Draw { keys, defect }),
+        40 => (prop_oneof![1 => Just(0u32), 12 => 1u32..5, 1 => Just(admit_count_max + 1)], 0u32..6)
+            .prop_map(|(count, unsold)| Op::Admit { count, unsold }),
+        // Values past the fans pick whoever is in checkout, so finishing is common.
+        24 => (0..P_FANS + 6).prop_map(|who| Op::Finish { who }),
+        5 => (prop::bool::weighted(0.1), prop::option::of(-1_000i64..60_000))
+            .prop_map(|(long, resume_in)| Op::Pause { long, resume_in }),
+        5 => Just(Op::Resume),
+        1 => Just(Op::SoldOut),
+        6 => Just(Op::Tick),
+    ]
+}
+
+fn advance() -> impl Strategy<Value = i64> {
+    prop_oneof![4 => Just(0i64), 8 => 0i64..3_000, 2 => 3_000i64..15_000, 1 => Just(-500i64)]
+}
+
+/// The model's view of one fan.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fan {
+    PreQueue,
+    Waiting,
+    Admitted(i64),
+    Done,
+    Expired,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Gate {
+    Running,
+    Paused(i64),
+    SoldOut,
+}
+
+/// Written from the promises, not from the room's code: it keeps the line as an
+/// explicit list of fans and finds a position by counting who waits ahead.
+struct Model {
+    now: i64,
+    /// Who joined, in join order (the entry indexes a draw names).
+    joined: Vec<u8>,
+    pre: usize,
+    drawn: bool,
+    /// The admission order: the drawn pre-queue (once drawn), then late arrivals.
+    line: Vec<u8>,
+    fans: BTreeMap<u8, Fan>,
+    ids: BTreeSet<u8>,
+    gate: Gate,
+}
+
+impl Model {
+    fn new() -> Model {
+        Model { now: 0, joined: vec![], pre: 0, drawn: false, line: vec![], fans: BTreeMap::new(), ids: BTreeSet::new(), gate: Gate::Running }
+    }
+
+    fn in_line(fan: Fan) -> bool {
+        matches!(fan, Fan::PreQueue | Fan::Waiting)
+    }
+
+    /// The reply as a short summary; the room's replies are summarized alike.
+    fn apply(&mut self, at: i64, op: &Op, command: &RoomCommand) -> Result<String, &'static str> {
+        self.now = self.now.max(at);
+        let mut expired = 0;
+        // The brake freezes every window.
+        if !matches!(self.gate, Gate::Paused(_)) {
+            for fan in self.fans.values_mut() {
+                if matches!(*fan, Fan::Admitted(until) if until <= self.now) {
+                    *fan = Fan::Expired;
+                    expired += 1;
+                }
+            }
+        }
+        match (op, command) {
+            (Op::Join { who, id_of }, _) => self.join(*who, *id_of),
+            (Op::Draw { .. }, RoomCommand::Draw { order }) => self.draw(order),
+            (Op::Admit { count, unsold }, _) => self.admit(*count, *unsold),
+            (Op::Finish { .. }, RoomCommand::Finish { identity }) => match self.fans.get(&((identity.0 - 0xfa00) as u8)) {
+                None => Err("unknown_identity"),
+                Some(Fan::Admitted(_)) => {
+                    self.fans.insert((identity.0 - 0xfa00) as u8, Fan::Done);
+                    Ok("finished".into())
+                }
+                Some(_) => Err("not_admitted"),
+            },
+            (Op::Pause { long, resume_in }, _) => {
+                if self.gate == Gate::SoldOut {
+                    return Err("sold_out");
+                }
+                if *long || resume_in.is_some_and(|d| d <= 0) {
+                    return Err("invalid_request");
+                }
+                if !matches!(self.gate, Gate::Paused(_)) {
+                    self.gate = Gate::Paused(self.now);
+                }
+                Ok("paused".into())
+            }
+            (Op::Resume, _) => match self.gate {
+                Gate::SoldOut => Err("sold_out"),
+                Gate::Running => Err("not_paused"),
+                Gate::Paused(since) => {
+                    self.extend(self.now - since);
+                    self.gate = Gate::Running;
+                    Ok(format!("resumed {}", self.now - since))
+                }
+            },
+            (Op::SoldOut, _) => {
+                match self.gate {
+                    Gate::SoldOut => return Err("sold_out"),
+                    Gate::Paused(since) => self.extend(self.now - since),
+                    Gate::Running => {}
+                }
+                self.gate = Gate::SoldOut;
+                Ok(format!("sold out {}", self.fans.values().filter(|f| Model::in_line(**f)).count()))
+            }
+            (Op::Tick, _) => Ok(format!("ticked {expired}")),
+            (Op::Draw { .. } | Op::Finish { .. }, _) => unreachable!("the command follows the op"),
+        }
+    }
+
+    fn extend(&mut self, ms: i64) {
+        for fan in self.fans.values_mut() {
+            if let Fan::Admitted(until) = fan {
+                *until += ms;
+            }
+        }
+    }
+
+    fn join(&mut self, who: u8, id_of: u8) -> Result<String, &'static str> {
+        if self.fans.contains_key(&who) {
+            return Ok("joined existing".into());
+        }
+        if self.now < P_PRE {
+            return Err("room_not_open");
+        }
+        if self.gate == Gate::SoldOut {
+            return Err("sold_out");
+        }
+        if !self.ids.insert(id_of) {
+            return Err("queue_id_taken");
+        }
+        if self.joined.len() >= P_ENTRIES as usize {
+            self.ids.remove(&id_of);
+            return Err("room_full");
+        }
+        self.joined.push(who);
+        if self.now < P_OPEN {
+            self.pre += 1;
+            self.fans.insert(who, Fan::PreQueue);
+        } else {
+            self.fans.insert(who, Fan::Waiting);
+            self.line.push(who);
+        }
+        Ok("joined new".into())
+    }
+
+    fn draw(&mut self, order: &[u32]) -> Result<String, &'static str> {
+        if self.now < P_OPEN {
+            return Err("draw_too_early");
+        }
+        if self.drawn {
+            return Err("already_drawn");
+        }
+        let mut sorted = order.to_vec();
+        sorted.sort_unstable();
+        if sorted != (0..self.pre as u32).collect::<Vec<u32>>() {
+            return Err("draw_not_permutation");
+        }
+        let drawn: Vec<u8> = order.iter().map(|&i| self.joined[i as usize]).collect();
+        for who in &drawn {
+            self.fans.insert(*who, Fan::Waiting);
+        }
+        self.line = drawn.into_iter().chain(self.line.drain(..)).collect();
+        self.drawn = true;
+        Ok(format!("drawn {}", self.pre))
+    }
+
+    fn admit(&mut self, count: u32, unsold: u32) -> Result<String, &'static str> {
+        match self.gate {
+            Gate::SoldOut => return Err("sold_out"),
+            Gate::Paused(_) => return Err("room_paused"),
+            Gate::Running => {}
+        }
+        if !self.drawn {
+            return Err("draw_pending");
+        }
+        if count == 0 || count > admit_count_max {
+            return Err("invalid_request");
+        }
+        let active = self.fans.values().filter(|f| matches!(f, Fan::Admitted(_))).count() as u32;
+        let mut free = P_ACTIVE.min(unsold).saturating_sub(active).min(count);
+        let mut admitted = 0;
+        for who in &self.line {
+            if free == 0 {
+                break;
+            }
+            if self.fans[who] == Fan::Waiting {
+                self.fans.insert(*who, Fan::Admitted(self.now + P_WINDOW));
+                free -= 1;
+                admitted += 1;
+            }
+        }
+        Ok(format!("admitted {admitted}"))
+    }
+
+    fn place(&self, who: u8) -> Option<Place> {
+        let fan = *self.fans.get(&who)?;
+        if self.gate == Gate::SoldOut && Model::in_line(fan) {
+            return Some(Place::SoldOut);
+        }
+        Some(match fan {
+            Fan::PreQueue => Place::PreQueue,
+            Fan::Waiting => {
+                let me = self.line.iter().position(|w| *w == who).expect("waiting fans are in the line");
+                let ahead = self.line[..me].iter().filter(|w| self.fans[*w] == Fan::Waiting).count();
+                let undrawn = if self.drawn { 0 } else { self.pre };
+                Place::Waiting { position: (undrawn + ahead + 1) as u32 }
+            }
+            Fan::Admitted(until) => Place::Admitted { until: TimeMs(until) },
+            Fan::Done => Place::Done,
+            Fan::Expired => Place::Expired,
+        })
+    }
+}
+
+fn summary(reply: &RoomReply) -> String {
+    match reply {
+        RoomReply::Joined { kind: JoinKind::New, .. } => "joined new".into(),
+        RoomReply::Joined { kind: JoinKind::Existing, .. } => "joined existing".into(),
+        RoomReply::Drawn { entries } => format!("drawn {entries}"),
+        RoomReply::Admitted { admitted, .. } => format!("admitted {admitted}"),
+        RoomReply::Finished => "finished".into(),
+        RoomReply::Paused => "paused".into(),
+        RoomReply::Resumed { paused_ms } => format!("resumed {paused_ms}"),
+        RoomReply::SoldOut { told } => format!("sold out {told}"),
+        RoomReply::Ticked { expired } => format!("ticked {expired}"),
+    }
+}
+
+/// The command for a step; a draw is built from the model's pre-queue size, and a
+/// finish past the fans names someone the model has in checkout.
+fn command(op: &Op, now: i64, model: &Model) -> RoomCommand {
+    let pre = model.pre;
+    match op {
+        Op::Join { who, id_of } => RoomCommand::Join { identity: p_identity(*who), queue_id: p_queue_id(*id_of) },
+        Op::Draw { keys, defect } => {
+            let mut order: Vec<u32> = (0..pre as u32).collect();
+            order.sort_by_key(|&i| (keys[i as usize % keys.len()], i));
+            match defect {
+                7 => drop(order.pop()),
+                8 => order.push(order.first().copied().unwrap_or(0)),
+                9 => order.push(pre as u32),
+                _ => {}
+            }
+            RoomCommand::Draw { order }
+        }
+        Op::Admit { count, unsold } => RoomCommand::Admit { count: *count, unsold_places: *unsold },
+        Op::Finish { who } => {
+            let in_checkout = model.fans.iter().find(|(_, fan)| matches!(fan, Fan::Admitted(_))).map(|(who, _)| *who);
+            let who = if *who < P_FANS { *who } else { in_checkout.unwrap_or(0) };
+            RoomCommand::Finish { identity: p_identity(who) }
+        }
+        Op::Pause { long, resume_in } => RoomCommand::Pause {
+            message: if *long { "x".repeat(pause_message_bytes_max + 1) } else { "Pause".into() },
+            resume_at: resume_in.map(|d| TimeMs(now + d)),
+        },
+        Op::Resume => RoomCommand::Resume,
+        Op::SoldOut => RoomCommand::SoldOut,
+        Op::Tick => RoomCommand::Tick,
+    }
+}
+
+fn run(steps: &[(i64, Op)]) {
+    let mut room = WaitingRoom::new(p_config()).expect("config");
+    let mut model = Model::new();
+    let mut log = Vec::new();
+    let mut at = P_PRE - 3_000;
+    for (n, (advance, op)) in steps.iter().enumerate() {
+        // A negative advance stamps a command in the past: both must treat it as now.
+        at += advance;
+        let command = command(op, model.now.max(at), &model);
+        let envelope = RoomEnvelope { time: TimeMs(at), command };
+        let outcome = room.apply(&envelope);
+        room.check_invariants();
+        let expected = model.apply(at, op, &envelope.command);
+        let got = outcome.as_ref().map(summary).map_err(RoomRejection::code);
+        assert_eq!(got, expected, "step {n}: {op:?}");
+        if let (RoomCommand::Admit { unsold_places, .. }, Ok(RoomReply::Admitted { admitted, .. })) = (&envelope.command, &outcome) {
+            assert!(*admitted == 0 || room.counts().admitted <= *unsold_places, "step {n}: checkout over the unsold places");
+        }
+        for who in 0..P_FANS {
+            assert_eq!(room.place(p_identity(who)), model.place(who), "step {n}: place of fan {who}");
+        }
+        log.push((envelope, outcome));
+    }
+    let mut replayed = WaitingRoom::new(p_config()).expect("config");
+    for (envelope, outcome) in &log {
+        assert_eq!(&replayed.apply(envelope), outcome, "replay decides the same");
+    }
+    assert_eq!(replayed, room, "replay rebuilds an equal room");
+}
+
+fn p_cases() -> Config {
+    Config { cases: 2_000, failure_persistence: None, ..Config::default() }
+}
+
+proptest! {
+    #![proptest_config(p_cases())]
+
+    #[test]
+    fn random_runs_keep_the_invariants_agree_with_the_model_and_replay_identically(
+        steps in prop::collection::vec((advance(), op()), 1..80)
+    ) {
+        run(&steps);
+    }
+}
