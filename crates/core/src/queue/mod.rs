@@ -30,7 +30,7 @@
 //! `rank - admitted_upto + 1` in O(1). Only admitted fans (bounded by
 //! `admitted_active_max`) carry a deadline, in two small ordered indexes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, btree_map};
 use std::ops::Range;
 
 use crate::ids::TimeMs;
@@ -473,23 +473,32 @@ impl WaitingRoom {
     /// room full. Joins are accepted while paused: the brake keeps the line, and
     /// turning people away would make them retry harder.
     fn join(&mut self, identity: IdentityKey, queue_id: QueueId) -> RoomOutcome {
-        if let Some(&index) = self.identities.get(&identity) {
-            let entry = &self.entries[index as usize];
-            return Ok(RoomReply::Joined { kind: JoinKind::Existing, queue_id: entry.queue_id, place: self.place_of(index) });
-        }
+        // Entry handles, so a fresh join walks each B-tree once, not twice (lookup,
+        // then insert): joins are the rush's hot path. A handle dropped on a
+        // rejection inserts nothing.
+        let by_identity = match self.identities.entry(identity) {
+            btree_map::Entry::Occupied(known) => {
+                let index = *known.get();
+                let entry = &self.entries[index as usize];
+                return Ok(RoomReply::Joined { kind: JoinKind::Existing, queue_id: entry.queue_id, place: self.place_of(index) });
+            }
+            btree_map::Entry::Vacant(vacant) => vacant,
+        };
         if self.now < self.config.prequeue_opens_at {
             return Err(RoomRejection::RoomNotOpen { prequeue_opens_at: self.config.prequeue_opens_at });
         }
         if self.status == Status::SoldOut {
             return Err(RoomRejection::SoldOut);
         }
-        if self.queue_ids.contains_key(&queue_id) {
+        let btree_map::Entry::Vacant(by_queue_id) = self.queue_ids.entry(queue_id) else {
             return Err(RoomRejection::QueueIdTaken);
-        }
+        };
         let index = self.counts.entries;
         if index >= self.config.entries_max {
             return Err(RoomRejection::RoomFull { max: self.config.entries_max });
         }
+        by_identity.insert(index);
+        by_queue_id.insert(index);
         let entry = if self.now < self.config.opens_at {
             assert_eq!(index, self.prequeue_len, "pre-queue joins precede every late join");
             assert!(self.order.is_none(), "the draw happens after the opening");
@@ -502,8 +511,6 @@ impl WaitingRoom {
             Entry { queue_id, rank: index, stage: Stage::Waiting }
         };
         self.entries.push(entry);
-        self.identities.insert(identity, index);
-        self.queue_ids.insert(queue_id, index);
         self.counts.entries += 1;
         Ok(RoomReply::Joined { kind: JoinKind::New, queue_id, place: self.place_of(index) })
     }
