@@ -12,6 +12,7 @@ pub mod ids;
 mod invariants;
 pub mod limits;
 pub mod outcome;
+pub mod queue;
 pub mod state;
 pub mod venue;
 

@@ -1,8 +1,10 @@
 //! The core's one integration-test binary. `scenario` drives the state machine with
 //! readable text scripts checked against inline snapshots, `props` throws random
 //! command sequences at it and checks every reply against an independent auditor,
-//! replay and snapshot restore, and `tidy` keeps the workspace's house rules.
+//! replay and snapshot restore, `queue` does both for the waiting room, and `tidy`
+//! keeps the workspace's house rules.
 
 mod props;
+mod queue;
 mod scenario;
 mod tidy;
