@@ -76,6 +76,7 @@ fn holds() -> Vec<Envelope> {
                 channel: Channel::Online,
                 selection: Selection::Seats(vec![SeatId(s)]),
                 tariff: TariffId(0),
+                admission: None,
             }),
         })
         .collect()
@@ -126,6 +127,7 @@ fn best_available_pairs(bencher: divan::Bencher) {
                 channel: Channel::Online,
                 selection: Selection::BestAvailable { category: CategoryId(0), block: None, quantity: 2 },
                 tariff: TariffId(0),
+                admission: None,
             }),
         })
         .collect();

@@ -3,6 +3,7 @@
 
 use crate::event::EventSpec;
 use crate::ids::*;
+use crate::queue::{IdentityKey, RoomCommand, RoomConfig};
 use crate::venue::VenueSpec;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,8 +31,17 @@ pub enum Command {
     Confirm { hold: HoldId, payment: String, buyer: Buyer },
     Cancel { order: OrderId, tickets: TicketSelection, refund: RefundMode },
     Refund { order: OrderId, amount: Cents, reference: String },
-    /// Lets time pass so due holds expire even when nobody else sends a command.
+    /// Lets time pass so due holds and checkout windows expire even when nobody
+    /// else sends a command.
     Tick,
+    /// Puts an event's sale behind a waiting room. `config.opens_at` must be the
+    /// sale's opening. The seed is the secret behind the draw's published
+    /// commitment (docs/DRAW.md); it arrives here so it is as durable as the room.
+    CreateRoom { event: EventId, config: RoomConfig, seed: [u8; 32] },
+    /// A waiting-room command: `Join`, `Draw`, `Admit`, `Finish` or `Tick`. The
+    /// brake and sold-out come from the sale itself, and `Admit`'s `unsold_places`
+    /// is replaced by what the event really has left.
+    Room { event: EventId, command: RoomCommand },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +60,9 @@ pub struct HoldRequest {
     pub channel: Channel,
     pub selection: Selection,
     pub tariff: TariffId,
+    /// For an online hold in an event behind a waiting room: the identity the room
+    /// admitted. Other channels and events without a room ignore it.
+    pub admission: Option<IdentityKey>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -31,6 +31,9 @@ impl Tenant {
     }
 
     pub fn check_invariants_result(&self) -> Result<(), String> {
+        for (_, sale_room) in self.rooms() {
+            sale_room.room.check_invariants();
+        }
         for event in self.events() {
             self.check_event_result(event.id)?;
         }

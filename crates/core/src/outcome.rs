@@ -3,6 +3,7 @@
 //! exposes in problem+json; codes are never renamed once released.
 
 use crate::ids::*;
+use crate::queue::{RoomRejection, RoomReply};
 
 pub type Outcome = Result<Reply, Rejection>;
 
@@ -17,6 +18,8 @@ pub enum Reply {
     Cancelled { order: OrderId, tickets: u32, refunded: Cents },
     Refunded { order: OrderId, amount: Cents },
     Ticked { expired: u32 },
+    RoomCreated { event: EventId },
+    Room { event: EventId, reply: RoomReply },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +71,12 @@ pub enum Rejection {
     TicketAlreadyCancelled,
     RefundExceedsPaid,
     IdempotencyKeyReused,
+    UnknownRoom,
+    RoomExists,
+    /// An online hold in an event behind a waiting room named no admitted identity.
+    AdmissionRequired,
+    /// The waiting room refused; its own code is this rejection's code.
+    Room(RoomRejection),
 }
 
 impl Rejection {
@@ -112,6 +121,10 @@ impl Rejection {
             TicketAlreadyCancelled => "ticket_already_cancelled",
             RefundExceedsPaid => "refund_exceeds_paid",
             IdempotencyKeyReused => "idempotency_key_reused",
+            UnknownRoom => "unknown_room",
+            RoomExists => "room_exists",
+            AdmissionRequired => "admission_required",
+            Room(rejection) => rejection.code(),
         }
     }
 

@@ -17,6 +17,10 @@ use crate::limits::*;
 use crate::outcome::*;
 use crate::venue::{Venue, VenueSpec};
 
+mod rooms;
+
+pub use rooms::SaleRoom;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Places {
     Seats(Vec<SeatId>),
@@ -116,6 +120,8 @@ pub struct TenantParts {
     pub orders: Vec<Order>,
     /// In the order they were remembered (oldest first).
     pub idempotency: Vec<(IdemKey, IdemEntry)>,
+    /// Waiting rooms: event, draw seed, the room's parts.
+    pub rooms: Vec<(EventId, [u8; 32], crate::queue::RoomParts)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -131,6 +137,8 @@ pub struct Tenant {
     expiry: BTreeSet<(TimeMs, HoldId)>,
     idempotency: BTreeMap<IdemKey, IdemEntry>,
     idempotency_order: VecDeque<(TimeMs, IdemKey)>,
+    /// Waiting rooms by event; see `state/rooms.rs`.
+    rooms: BTreeMap<EventId, SaleRoom>,
 }
 
 impl Tenant {
@@ -160,7 +168,12 @@ impl Tenant {
             Command::Confirm { hold, payment, buyer } => self.confirm(*hold, payment, buyer),
             Command::Cancel { order, tickets, refund } => self.cancel(*order, tickets, *refund),
             Command::Refund { order, amount, reference } => self.refund(*order, *amount, reference),
-            Command::Tick => Ok(Reply::Ticked { expired }),
+            Command::Tick => {
+                self.tick_rooms();
+                Ok(Reply::Ticked { expired })
+            }
+            Command::CreateRoom { event, config, seed } => self.create_room(*event, config, *seed),
+            Command::Room { event, command } => self.room_command(*event, command),
         };
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, &outcome) {
             self.remember(idem, reply.clone());
@@ -325,6 +338,7 @@ impl Tenant {
             _ => {}
         }
         self.events[id.0 as usize].sale = next;
+        self.sale_changed_room(id, action);
         Ok(Reply::SaleChanged { event: id })
     }
 
@@ -354,6 +368,9 @@ impl Tenant {
         let now = self.now;
         let event = self.events.get(request.event.0 as usize).ok_or(Rejection::UnknownEvent)?;
         event.check_sale(now)?;
+        if request.channel == Channel::Online {
+            self.check_admission(request.event, request.admission)?;
+        }
         let quantity = match &request.selection {
             Selection::Seats(seats) => seats.len() as u32,
             Selection::Standing { quantity, .. } | Selection::BestAvailable { quantity, .. } => *quantity,
@@ -591,8 +608,10 @@ impl Tenant {
             refunds: Vec::new(),
         };
         let total = order.paid();
+        let event = order.event;
         self.orders.push(order);
         self.confirmed.insert(id, order_id);
+        self.confirmed_room(event);
         Ok(Reply::Confirmed { order: order_id, total })
     }
 
@@ -704,6 +723,7 @@ impl Tenant {
                 .iter()
                 .map(|(_, key)| (*key, self.idempotency[key].clone()))
                 .collect(),
+            rooms: self.rooms.iter().map(|(event, r)| (*event, r.seed, r.room.parts())).collect(),
         }
     }
 
@@ -732,6 +752,15 @@ impl Tenant {
             tenant.idempotency_order.push_back((entry.at, key));
             if tenant.idempotency.insert(key, entry).is_some() {
                 return Err("duplicate idempotency key".into());
+            }
+        }
+        for (event, seed, parts) in parts.rooms {
+            if tenant.event(event).is_none() {
+                return Err("room names a missing event".into());
+            }
+            let room = crate::queue::WaitingRoom::restore(parts)?;
+            if tenant.rooms.insert(event, SaleRoom { room, seed }).is_some() {
+                return Err("two rooms for one event".into());
             }
         }
         tenant.check_invariants_result()?;

@@ -62,6 +62,7 @@ fn batch(rig: &mut Rig, size: usize) -> Vec<core::Envelope> {
                 channel: core::Channel::Online,
                 selection: core::Selection::Seats(vec![core::SeatId((i % 3000) as u32)]),
                 tariff: core::TariffId(0),
+                admission: None,
             }),
         ));
     }

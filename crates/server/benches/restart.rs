@@ -122,6 +122,7 @@ fn hold(seat: u32, customer: u64) -> core::Command {
         channel: core::Channel::Online,
         selection: core::Selection::Seats(vec![core::SeatId(seat)]),
         tariff: core::TariffId(0),
+        admission: None,
     })
 }
 

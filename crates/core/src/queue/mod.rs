@@ -36,6 +36,9 @@ use std::ops::Range;
 use crate::ids::TimeMs;
 
 mod invariants;
+mod parts;
+
+pub use parts::{EntryParts, RoomParts, StatusParts};
 
 /// Every limit of the waiting room, named with its unit last.
 pub mod limits {

@@ -6,5 +6,6 @@
 
 mod props;
 mod queue;
+mod rooms;
 mod scenario;
 mod tidy;

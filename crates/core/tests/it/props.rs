@@ -222,6 +222,7 @@ impl Driver {
                 channel: Channel::ALL[usize::from(who.channel)],
                 selection,
                 tariff: TariffId(u16::from(who.tariff)),
+                admission: None,
             })
         };
         // Mostly one of the newest holds (a buyer confirms what they just held), now

@@ -188,7 +188,7 @@ impl Runner {
             Some(other) => panic!("unknown channel {other}"),
         };
         let customer = CustomerId(digest(&option(w, "by").unwrap_or_else(|| "fan".into())));
-        HoldRequest { event, customer, channel, selection, tariff }
+        HoldRequest { event, customer, channel, selection, tariff, admission: None }
     }
 
     fn venue_spec(&self, line: &str) -> VenueSpec {
@@ -337,6 +337,8 @@ impl Runner {
                 format!("h{} {places} total {} until {}", receipt.hold, receipt.total, fmt_time(receipt.expires_at.0))
             }
             Reply::Released { hold } => format!("released h{hold}"),
+            Reply::RoomCreated { event } => format!("room for event {event}"),
+            Reply::Room { reply, .. } => format!("room {reply:?}"),
             Reply::Confirmed { order, total } => {
                 let Command::Confirm { hold, .. } = command else { unreachable!() };
                 format!("o{order} from h{hold} total {total}")

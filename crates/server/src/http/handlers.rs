@@ -240,6 +240,9 @@ pub async fn create_hold(
         channel,
         selection: input.selection.into_core(),
         tariff: core::TariffId(input.tariff),
+        // Waiting-room admissions arrive with the queue's HTTP calls (not yet served);
+        // until then an event behind a room answers 403 admission_required here.
+        admission: None,
     });
     let scope = format!("hold-create:{}", input.customer);
     let reply = run(handle, idem(&scope, &key, body.fingerprint), command).await?;

@@ -94,6 +94,12 @@ impl Problem {
                 (StatusCode::CONFLICT, "Not available")
             }
             HoldAlreadyConfirmed { .. } | TicketAlreadyCancelled => (StatusCode::CONFLICT, "Already done"),
+            UnknownRoom => (StatusCode::NOT_FOUND, "Not found"),
+            RoomExists => (StatusCode::CONFLICT, "Already done"),
+            AdmissionRequired | Room(sturmfest_core::queue::RoomRejection::NotAdmitted) => {
+                (StatusCode::FORBIDDEN, "Admission from the waiting room required")
+            }
+            Room(_) => (StatusCode::CONFLICT, "Waiting room"),
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed"),
         };
         let mut problem = Problem::new(status, r.code(), title, r.detail());

@@ -461,6 +461,9 @@ impl Auditor {
             Command::Tick => {
                 ensure!(*outcome == Ok(Reply::Ticked { expired }), "tick: {outcome:?}, expected {expired} expired")
             }
+            // The simulator's workload has no waiting rooms (their own model checks
+            // them, crates/core/tests/it/queue.rs and rooms.rs).
+            Command::CreateRoom { .. } | Command::Room { .. } => ensure!(false, "the workload sends no room commands"),
         }
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, outcome) {
             self.remembered.insert(idem.key, (idem.fingerprint, reply.clone()));
@@ -1621,6 +1624,7 @@ impl Sim {
             channel,
             selection,
             tariff,
+            admission: None,
         })
     }
 
@@ -1833,6 +1837,7 @@ impl Sim {
                     channel: Channel::BoxOffice,
                     selection,
                     tariff: TariffId(0),
+                    admission: None,
                 })
             })
             .collect();
@@ -1861,6 +1866,7 @@ impl Sim {
             channel: Channel::BoxOffice,
             selection: Selection::BestAvailable { category, block: None, quantity: 1 },
             tariff: TariffId(0),
+            admission: None,
         });
         assert_eq!(self.commit_clean(vec![one_more]), vec![Err(Rejection::SoldOut)]);
     }
