@@ -66,7 +66,7 @@ impl Ledger {
         let sums = [account.debits_posted, account.credits_posted, account.debits_pending, account.credits_pending];
         ensure!(sums.iter().all(|s| s.0 >= 0), "negative sum in {sums:?}");
         let risk = account.risk_shortfall.0;
-        ensure!(risk >= 0 && risk <= card_risk_cents_max, "risk shortfall {risk} out of range");
+        ensure!((0..=card_risk_cents_max).contains(&risk), "risk shortfall {risk} out of range");
         ensure!(account.kind == AccountKind::Card || risk == 0, "only cards carry risk");
         if account.kind.has_floor() {
             ensure!(account.available().0 >= -risk, "available {} below what risk {risk} covers", account.available());

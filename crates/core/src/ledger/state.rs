@@ -69,10 +69,11 @@ fn check_limits(before: &Account, after: &Account) -> Result<(), LedgerRejection
     if after.kind.has_floor() && after.available() < before.available() && after.available().0 < 0 {
         return Err(R::InsufficientBalance { account: after.id });
     }
-    if let Some(ceiling) = after.ceiling {
-        if after.reach() > before.reach() && after.reach() > ceiling {
-            return Err(R::CeilingExceeded { account: after.id });
-        }
+    if let Some(ceiling) = after.ceiling
+        && after.reach() > before.reach()
+        && after.reach() > ceiling
+    {
+        return Err(R::CeilingExceeded { account: after.id });
     }
     Ok(())
 }
