@@ -988,7 +988,7 @@ impl Model {
             return Err(LedgerRejection::AccountIdInvalid);
         }
         let ceiling = ceiling.map(|c| c.0);
-        if ceiling.is_some_and(|c| c < 1 || c > account_ceiling_cents_max) || (kind == AccountKind::Card && ceiling.is_none()) {
+        if ceiling.is_some_and(|c| !(1..=account_ceiling_cents_max).contains(&c)) || (kind == AccountKind::Card && ceiling.is_none()) {
             return Err(LedgerRejection::CeilingInvalid);
         }
         match self.accounts.get(&id.0) {
@@ -1040,7 +1040,7 @@ impl Model {
             return Err(LedgerRejection::ProgrammesDiffer);
         }
         Model::amount_ok(amount)?;
-        if timeout_ms.is_some_and(|ms| ms < pending_timeout_ms_min || ms > pending_timeout_ms_max) {
+        if timeout_ms.is_some_and(|ms| !(pending_timeout_ms_min..=pending_timeout_ms_max).contains(&ms)) {
             return Err(LedgerRejection::TimeoutInvalid);
         }
         if let Some(reply) = self.known(id, command) {
