@@ -36,6 +36,8 @@ impl Ledger {
         }
     }
 
+    /// The full check: history, reservations, risk entries, then every account's sums
+    /// against its history, its limits, and conservation over all accounts.
     pub fn check_invariants_result(&self) -> Result<(), String> {
         self.check_history()?;
         self.check_reservations()?;

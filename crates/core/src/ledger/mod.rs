@@ -54,7 +54,7 @@ mod check;
 pub mod limits;
 mod state;
 
-pub use state::Ledger;
+pub use state::{Ledger, LedgerOutcome};
 
 use crate::ids::{Cents, TimeMs};
 
@@ -118,6 +118,7 @@ pub enum AccountKind {
 }
 
 impl AccountKind {
+    /// Every kind, in declaration order.
     pub const ALL: [AccountKind; 7] = [
         AccountKind::Card,
         AccountKind::MerchantPayable,
@@ -211,6 +212,8 @@ pub struct LedgerEnvelope {
     pub command: LedgerCommand,
 }
 
+/// What a client asks of the ledger. Every command that moves money carries a
+/// client-chosen `TransferId`, so every one of them can be retried safely.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LedgerCommand {
     /// Opens an account. Repeating it with identical fields answers `AccountCreated`

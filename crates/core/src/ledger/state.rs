@@ -100,10 +100,13 @@ fn reply_of(transfer: &Transfer) -> LedgerReply {
 }
 
 impl Ledger {
+    /// An empty ledger at time zero.
     pub fn new() -> Ledger {
         Ledger::default()
     }
 
+    /// Lets time pass to the envelope's time (never backwards), expires due
+    /// reservations, then runs the command. The only way the ledger changes.
     pub fn apply(&mut self, envelope: &LedgerEnvelope) -> LedgerOutcome {
         self.now = self.now.max(envelope.time);
         let expired = self.expire_due();
@@ -137,10 +140,12 @@ impl Ledger {
 
     // ----- queries -----
 
+    /// The latest time any command brought.
     pub fn now(&self) -> TimeMs {
         self.now
     }
 
+    /// The account with this id, if it was created.
     pub fn account(&self, id: AccountId) -> Option<&Account> {
         self.accounts.get(&id)
     }
@@ -150,6 +155,7 @@ impl Ledger {
         self.accounts.values()
     }
 
+    /// The accepted transfer with this id, of any phase.
     pub fn transfer(&self, id: TransferId) -> Option<&Transfer> {
         self.index.get(&id).map(|i| &self.transfers[*i])
     }
@@ -159,6 +165,7 @@ impl Ledger {
         &self.transfers
     }
 
+    /// Where a reservation stands; `None` if the id is no reservation.
     pub fn pending_state(&self, reservation: TransferId) -> Option<PendingState> {
         self.pending.get(&reservation).copied()
     }

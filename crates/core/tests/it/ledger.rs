@@ -63,7 +63,7 @@ struct Runner {
     now: i64,
     names: BTreeMap<String, AccountId>,
     envelopes: Vec<LedgerEnvelope>,
-    outcomes: Vec<Result<LedgerReply, LedgerRejection>>,
+    outcomes: Vec<LedgerOutcome>,
     out: String,
 }
 
@@ -617,6 +617,45 @@ risk t4 card-1 -> other-shop 0.00 device 1 receipt 1
     );
 }
 
+#[test]
+fn rejection_and_kind_codes_are_distinct_snake_case() {
+    use LedgerRejection::*;
+    let account = AccountId(1);
+    let rejections = [
+        AccountIdInvalid,
+        CeilingInvalid,
+        AccountIdReused,
+        TooManyAccounts,
+        TransferIdInvalid,
+        DebitAccountNotFound,
+        CreditAccountNotFound,
+        AccountsSame,
+        RiskDebitNotCard,
+        RiskCreditNotMerchant,
+        ProgrammesDiffer,
+        AmountInvalid,
+        TimeoutInvalid,
+        PendingNotFound,
+        TransferNotPending,
+        AmountExceedsPending,
+        TransferIdReused,
+        PendingExpired,
+        PendingAlreadyPosted,
+        PendingAlreadyVoided,
+        TooManyTransfers,
+        TooManyPendings,
+        RiskLimitExceeded,
+        InsufficientBalance { account },
+        CeilingExceeded { account },
+    ];
+    let codes: Vec<&str> = rejections.iter().map(|r| r.code()).chain(AccountKind::ALL.iter().map(|k| k.code())).collect();
+    let distinct: std::collections::BTreeSet<&str> = codes.iter().copied().collect();
+    assert_eq!(distinct.len(), codes.len(), "codes repeat: {codes:?}");
+    for code in codes {
+        assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !code.starts_with('_'), "{code}");
+    }
+}
+
 // ----- the property workload -----
 
 const START_MS: i64 = 1_000_000;
@@ -896,7 +935,7 @@ fn rules(kind: AccountKind) -> (bool, bool) {
     }
 }
 
-type Reply = Result<LedgerReply, LedgerRejection>;
+type Reply = LedgerOutcome;
 
 impl Model {
     fn next_expiry(&self) -> Option<i64> {
