@@ -10,6 +10,7 @@ pub mod command;
 pub mod event;
 pub mod ids;
 mod invariants;
+pub mod ledger;
 pub mod limits;
 pub mod outcome;
 pub mod queue;

@@ -1,9 +1,11 @@
-//! The core's one integration-test binary. `scenario` drives the state machine with
+//! The core's one integration-test binary. `ledger` tests the voucher ledger with
+//! scripts and a reference model. `scenario` drives the state machine with
 //! readable text scripts checked against inline snapshots, `props` throws random
 //! command sequences at it and checks every reply against an independent auditor,
 //! replay and snapshot restore, `queue` does both for the waiting room, and `tidy`
 //! keeps the workspace's house rules.
 
+mod ledger;
 mod props;
 mod queue;
 mod rooms;
