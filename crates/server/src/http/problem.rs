@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use sturmfest_core as core;
 
 use crate::http::dto::time_string;
+use crate::ratelimit::RetryAfter;
 use crate::runtime::ShardError;
 
 pub const problem_type_base: &str = "https://sturmfest.dev/problems/";
@@ -67,6 +68,17 @@ impl Problem {
             "the server is at capacity; retry after the given delay",
         )
         .retry_after(1)
+    }
+
+    /// A client over its rate limit; `Retry-After` says when its next request counts.
+    pub fn rate_limited(retry_after_secs: u32) -> Problem {
+        Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests",
+            "too many requests from this address or identity; retry after the given delay",
+        )
+        .retry_after(retry_after_secs)
     }
 
     pub fn store_unavailable() -> Problem {
@@ -131,6 +143,12 @@ impl From<ShardError> for Problem {
             .with("bytes", json!(bytes))
             .with("max_bytes", json!(sturmfest_log::record_payload_bytes_max)),
         }
+    }
+}
+
+impl From<RetryAfter> for Problem {
+    fn from(denial: RetryAfter) -> Problem {
+        Problem::rate_limited(denial.secs())
     }
 }
 
