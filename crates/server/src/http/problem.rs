@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use sturmfest_core as core;
 
 use crate::http::dto::time_string;
+use crate::pow::PowError;
 use crate::ratelimit::RetryAfter;
 use crate::runtime::ShardError;
 
@@ -149,6 +150,26 @@ impl From<ShardError> for Problem {
 impl From<RetryAfter> for Problem {
     fn from(denial: RetryAfter) -> Problem {
         Problem::rate_limited(denial.secs())
+    }
+}
+
+/// A text that is no challenge is a bad request; a forged, misdirected or
+/// under-worked one can never pass as sent (422); an expired one is gone — fetch a
+/// new challenge; a replay conflicts with the earlier redemption; a full spent set
+/// is the server's overload, retried shortly.
+impl From<PowError> for Problem {
+    fn from(e: PowError) -> Problem {
+        let (status, title) = match e {
+            PowError::Malformed => (StatusCode::BAD_REQUEST, "Bad request"),
+            PowError::Forged | PowError::WrongScope | PowError::Insufficient => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "Proof of work not accepted")
+            }
+            PowError::Expired => (StatusCode::GONE, "Challenge expired"),
+            PowError::Replayed => (StatusCode::CONFLICT, "Already done"),
+            PowError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "Too busy"),
+        };
+        let problem = Problem::new(status, e.code(), title, e.to_string());
+        if e == PowError::Overloaded { problem.retry_after(1) } else { problem }
     }
 }
 
