@@ -10,6 +10,8 @@ pub mod demo;
 pub mod draw;
 pub mod http;
 pub mod node;
+pub mod pow;
+pub mod ratelimit;
 pub mod runtime;
 pub mod tenants;
 pub mod views;

@@ -9,6 +9,8 @@ use serde_json::{Map, Value, json};
 use sturmfest_core as core;
 
 use crate::http::dto::time_string;
+use crate::pow::PowError;
+use crate::ratelimit::RetryAfter;
 use crate::runtime::ShardError;
 
 pub const problem_type_base: &str = "https://sturmfest.dev/problems/";
@@ -67,6 +69,17 @@ impl Problem {
             "the server is at capacity; retry after the given delay",
         )
         .retry_after(1)
+    }
+
+    /// A client over its rate limit; `Retry-After` says when its next request counts.
+    pub fn rate_limited(retry_after_secs: u32) -> Problem {
+        Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests",
+            "too many requests from this address or identity; retry after the given delay",
+        )
+        .retry_after(retry_after_secs)
     }
 
     pub fn store_unavailable() -> Problem {
@@ -137,6 +150,32 @@ impl From<ShardError> for Problem {
             .with("bytes", json!(bytes))
             .with("max_bytes", json!(sturmfest_log::record_payload_bytes_max)),
         }
+    }
+}
+
+impl From<RetryAfter> for Problem {
+    fn from(denial: RetryAfter) -> Problem {
+        Problem::rate_limited(denial.secs())
+    }
+}
+
+/// A text that is no challenge is a bad request; a forged, misdirected or
+/// under-worked one can never pass as sent (422); an expired one is gone — fetch a
+/// new challenge; a replay conflicts with the earlier redemption; a full spent set
+/// is the server's overload, retried shortly.
+impl From<PowError> for Problem {
+    fn from(e: PowError) -> Problem {
+        let (status, title) = match e {
+            PowError::Malformed => (StatusCode::BAD_REQUEST, "Bad request"),
+            PowError::Forged | PowError::WrongScope | PowError::Insufficient => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "Proof of work not accepted")
+            }
+            PowError::Expired => (StatusCode::GONE, "Challenge expired"),
+            PowError::Replayed => (StatusCode::CONFLICT, "Already done"),
+            PowError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "Too busy"),
+        };
+        let problem = Problem::new(status, e.code(), title, e.to_string());
+        if e == PowError::Overloaded { problem.retry_after(1) } else { problem }
     }
 }
 
