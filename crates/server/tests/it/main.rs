@@ -1,13 +1,14 @@
 //! The server's one integration-test binary: the HTTP API driven through
 //! `app(state)` on a real SQLite store, the committer at the edges of the record
 //! format, signed credentials, the waiting room's fair draw, outgoing mail over real
-//! SMTP to an in-process sink (`support::smtp_sink`),
+//! SMTP to an in-process sink (`support::smtp_sink`), e-mail identity verification,
 //! and the deterministic simulator of the commit path.
 
 mod api;
 mod committer;
 mod credentials;
 mod draw;
+mod identity;
 mod mail;
 mod sim;
 mod support;
