@@ -6,8 +6,9 @@
 //! end of DATA with scripted 4xx/5xx replies, or hold new connections before the
 //! greeting so the sender's queue backs up.
 //!
-//! It asserts protocol order (a client that sends DATA before RCPT is a bug in the
-//! code under test) by answering 503, as a real server does, and counting it.
+//! Commands out of protocol order (DATA before RCPT would be a bug in the code
+//! under test) get 503, as from a real server, and are counted so a test can
+//! assert there were none.
 
 // Limits and fixed instants are named like values, unit last, as in the library.
 #![allow(non_upper_case_globals)]
