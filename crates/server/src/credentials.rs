@@ -41,6 +41,8 @@ pub enum Kind {
     Admission,
     /// A ticket, checked at the gate.
     Ticket,
+    /// A verified e-mail identity (`identity.rs`): one per person in a waiting room.
+    Identity,
 }
 
 impl Kind {
@@ -49,11 +51,12 @@ impl Kind {
             Kind::QueuePlace => 1,
             Kind::Admission => 2,
             Kind::Ticket => 3,
+            Kind::Identity => 4,
         }
     }
 
     fn from_code(code: u8) -> Option<Kind> {
-        [Kind::QueuePlace, Kind::Admission, Kind::Ticket].into_iter().find(|k| k.code() == code)
+        [Kind::QueuePlace, Kind::Admission, Kind::Ticket, Kind::Identity].into_iter().find(|k| k.code() == code)
     }
 }
 

@@ -9,6 +9,8 @@ pub mod credentials;
 pub mod demo;
 pub mod draw;
 pub mod http;
+pub mod identity;
+pub mod mail;
 pub mod node;
 pub mod pow;
 pub mod ratelimit;

@@ -180,6 +180,17 @@ impl Credentials {
         bool::from(self.tag(kind, id)[..16].ct_eq(&tag)).then_some(id)
     }
 
+    /// HMAC-SHA256 under the tenant secret of `domain ‖ data`. Each use passes its
+    /// own NUL-terminated domain (`identity.rs`), so no two uses can produce the
+    /// same input and none collides with the `kind:id` token tags.
+    pub(crate) fn keyed_digest(&self, domain: &[u8], data: &[u8]) -> [u8; 32] {
+        debug_assert!(domain.ends_with(b"\0"), "a digest domain ends with NUL");
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret).expect("any key length");
+        mac.update(domain);
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
     fn tag(&self, kind: &str, id: u64) -> [u8; 32] {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret).expect("any key length");
         mac.update(kind.as_bytes());

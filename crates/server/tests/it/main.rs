@@ -1,14 +1,18 @@
 //! The server's one integration-test binary: the HTTP API driven through
 //! `app(state)` on a real SQLite store, the committer at the edges of the record
 //! format, signed credentials, the waiting room's fair draw, its proof of work and
-//! rate limits, the server-rendered pages, and the deterministic simulator of the
-//! commit path.
+//! rate limits, outgoing mail over real SMTP to an in-process sink
+//! (`support::smtp_sink`), e-mail identity verification, the server-rendered pages,
+//! and the deterministic simulator of the commit path.
 
 mod api;
 mod committer;
 mod credentials;
 mod draw;
+mod identity;
+mod mail;
 mod pages;
 mod pow;
 mod ratelimit;
 mod sim;
+mod support;
