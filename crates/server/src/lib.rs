@@ -17,4 +17,5 @@ pub mod ratelimit;
 pub mod runtime;
 pub mod tenants;
 pub mod views;
+pub mod waiting;
 pub mod web;

@@ -35,12 +35,29 @@ pub struct Opened {
     pub reports: Vec<(String, StartReport)>,
     pub log: Arc<SqliteLog>,
     pub writers: Vec<tokio::task::JoinHandle<()>>,
+    /// The waiting-room drivers; they hold shard handles, so they stop first.
+    pub drivers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What a node offers beyond its data directory.
+#[derive(Default)]
+pub struct NodeOptions {
+    /// The mail relay's outbox; without one, e-mail addresses cannot be verified.
+    pub outbox: Option<crate::mail::Outbox>,
+    /// Where fans reach this node (links in e-mails), e.g. `https://tickets.example`.
+    pub base_url: String,
 }
 
 impl Opened {
     /// Drops every handle to the shards and waits for their writers to finish
     /// (each writes a final snapshot), so a clean stop restarts fast.
     pub async fn close(self) {
+        for driver in &self.drivers {
+            driver.abort();
+        }
+        for driver in self.drivers {
+            let _ = driver.await;
+        }
         drop(self.state);
         for writer in self.writers {
             let _ = writer.await;
@@ -49,6 +66,10 @@ impl Opened {
 }
 
 pub async fn open(data_dir: &Path, shard_config: ShardConfig) -> Result<Opened, NodeError> {
+    open_with(data_dir, shard_config, NodeOptions::default()).await
+}
+
+pub async fn open_with(data_dir: &Path, shard_config: ShardConfig, options: NodeOptions) -> Result<Opened, NodeError> {
     std::fs::create_dir_all(data_dir).map_err(|source| NodeError::DataDir { path: data_dir.into(), source })?;
     let mut registry = Registry::load(data_dir)?;
     if registry.ensure_signing_keys() {
@@ -59,6 +80,7 @@ pub async fn open(data_dir: &Path, shard_config: ShardConfig) -> Result<Opened, 
     let mut tenants = HashMap::new();
     let mut reports = Vec::new();
     let mut writers = Vec::new();
+    let mut drivers = Vec::new();
     for config in &registry.tenants {
         let id = TenantId::new(&config.slug).map_err(|e| NodeError::Credentials(e.to_string()))?;
         let credentials = Credentials::of(config).map_err(NodeError::Credentials)?;
@@ -68,14 +90,27 @@ pub async fn open(data_dir: &Path, shard_config: ShardConfig) -> Result<Opened, 
         if let Some(torn) = &report.torn {
             tracing::warn!(tenant = %config.slug, at_seq = torn.at_seq, reason = %torn.reason, "recovered past a torn log tail");
         }
-        tenants.insert(config.slug.clone(), TenantHandle { name: config.name.clone(), shard, credentials, shard_epoch: report.epoch });
+        let verifications = options.outbox.clone().map(|outbox| {
+            let settings = crate::identity::VerificationConfig::new(&options.base_url, &config.name);
+            crate::identity::Verifications::new(&config.slug, credentials.clone(), settings, outbox)
+        });
+        let pow_secret = credentials.keyed_digest(b"pow\0", b"");
+        let room = Arc::new(crate::waiting::RoomServices::new(pow_secret, verifications));
+        drivers.push(tokio::spawn(crate::waiting::drive(shard.clone(), room.clone())));
+        tenants.insert(
+            config.slug.clone(),
+            TenantHandle { name: config.name.clone(), room, shard, credentials, shard_epoch: report.epoch },
+        );
         reports.push((config.slug.clone(), report));
         writers.push(writer);
     }
-    Ok(Opened { state: AppState { tenants: Arc::new(tenants) }, reports, log, writers })
+    Ok(Opened { state: AppState { tenants: Arc::new(tenants) }, reports, log, writers, drivers })
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    // The socket address feeds the per-IP rate limits of the waiting room.
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -401,6 +401,11 @@ impl WaitingRoom {
         self.entries[..self.prequeue_len as usize].iter().map(|entry| entry.queue_id)
     }
 
+    /// The draw as handed in: `order[rank]` is the pre-queue entry at that rank.
+    pub fn draw_order(&self) -> Option<&[u32]> {
+        self.order.as_deref()
+    }
+
     /// When the next checkout window falls due, so a runtime knows when a `Tick` is
     /// worth sending. `None` while paused: nothing falls due then.
     pub fn next_expiry(&self) -> Option<TimeMs> {

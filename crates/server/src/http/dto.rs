@@ -580,6 +580,9 @@ pub struct HoldIn {
     pub selection: SelectionIn,
     /// Staff only: `box_office` or `reserved`. Public holds are `online`.
     pub channel: Option<String>,
+    /// For an event behind a waiting room: the admission credential from the
+    /// queue status (kind 2). The hold is then the admitted fan's.
+    pub admission: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -662,6 +665,9 @@ pub struct Released {
 pub struct ConfirmIn {
     pub payment_ref: String,
     pub buyer: BuyerIn,
+    /// The admission the hold was taken with, if any: confirming ends that fan's
+    /// checkout window and frees the slot for the next in line.
+    pub admission: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

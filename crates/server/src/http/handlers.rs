@@ -17,13 +17,13 @@ use crate::tenants::{customer_id, scoped_key};
 pub const customer_bytes_max: usize = 128;
 pub const order_page_max: usize = 1_000;
 
-type ApiResult = Result<Response, Problem>;
+pub(crate) type ApiResult = Result<Response, Problem>;
 
-fn tenant<'a>(state: &'a AppState, slug: &str) -> Result<&'a TenantHandle, Problem> {
+pub(crate) fn tenant<'a>(state: &'a AppState, slug: &str) -> Result<&'a TenantHandle, Problem> {
     state.tenants.get(slug).ok_or_else(|| Problem::not_found("unknown_tenant", format!("no organizer named {slug:?}")))
 }
 
-fn admin<'a>(state: &'a AppState, slug: &str, bearer: &Bearer) -> Result<&'a TenantHandle, Problem> {
+pub(crate) fn admin<'a>(state: &'a AppState, slug: &str, bearer: &Bearer) -> Result<&'a TenantHandle, Problem> {
     let handle = tenant(state, slug)?;
     match &bearer.0 {
         Some(token) if handle.credentials.token_matches(token) => Ok(handle),
@@ -31,22 +31,22 @@ fn admin<'a>(state: &'a AppState, slug: &str, bearer: &Bearer) -> Result<&'a Ten
     }
 }
 
-fn idem(scope: &str, key: &IdempotencyKey, fingerprint: u64) -> Option<core::Idempotency> {
+pub(crate) fn idem(scope: &str, key: &IdempotencyKey, fingerprint: u64) -> Option<core::Idempotency> {
     Some(core::Idempotency { key: core::IdemKey(scoped_key(scope, &key.0)), fingerprint })
 }
 
-fn admin_scope(bearer: &Bearer) -> String {
+pub(crate) fn admin_scope(bearer: &Bearer) -> String {
     format!("admin:{}", bearer.0.as_deref().unwrap_or(""))
 }
 
-async fn run(handle: &TenantHandle, idempotency: Option<core::Idempotency>, command: core::Command) -> Result<core::Reply, Problem> {
+pub(crate) async fn run(handle: &TenantHandle, idempotency: Option<core::Idempotency>, command: core::Command) -> Result<core::Reply, Problem> {
     match handle.shard.execute(idempotency, command).await? {
         Ok(reply) => Ok(reply),
         Err(rejection) => Err(Problem::from_rejection(&rejection)),
     }
 }
 
-fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
+pub(crate) fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
     (status, Json(value)).into_response()
 }
 
@@ -234,18 +234,29 @@ pub async fn create_hold(
         }
         Some(_) => return Err(Problem::unprocessable("invalid_body", "channel must be online, box_office or reserved")),
     };
+    let started = std::time::Instant::now();
+    let admission = match &input.admission {
+        None => None,
+        Some(text) => Some(
+            crate::waiting::open_admission(handle.credentials.keyring.verifier(), event, text, crate::runtime::wall_clock_ms())
+                .ok_or_else(|| Problem::new(StatusCode::FORBIDDEN, "admission_invalid", "Admission not accepted", "the admission is not valid for this event, or its checkout window has ended"))?,
+        ),
+    };
+    // An admitted fan is the identity the room admitted: per-person limits count
+    // against that identity, whatever the shop calls them.
+    let customer = admission.map_or_else(|| customer_id(&input.customer), |identity| identity as u64);
     let command = core::Command::Hold(core::HoldRequest {
         event: core::EventId(event),
-        customer: core::CustomerId(customer_id(&input.customer)),
+        customer: core::CustomerId(customer),
         channel,
         selection: input.selection.into_core(),
         tariff: core::TariffId(input.tariff),
-        // Waiting-room admissions arrive with the queue's HTTP calls (not yet served);
-        // until then an event behind a room answers 403 admission_required here.
-        admission: None,
+        admission: admission.map(sturmfest_core::queue::IdentityKey),
     });
     let scope = format!("hold-create:{}", input.customer);
-    let reply = run(handle, idem(&scope, &key, body.fingerprint), command).await?;
+    let outcome = run(handle, idem(&scope, &key, body.fingerprint), command).await;
+    record_checkout(handle, started, &outcome);
+    let reply = outcome?;
     let core::Reply::Held(receipt) = reply else { return Err(unexpected(&reply)) };
     // Rendered from the published venue: a second trip through the inbox could
     // answer 503 for a hold that exists, and would wait for another commit.
@@ -307,13 +318,19 @@ pub async fn confirm_hold(
     let handle = tenant(&state, &slug)?;
     let hold = open_hold(handle, &token, &bearer)?;
     let input = body.value;
+    let started = std::time::Instant::now();
     let command = core::Command::Confirm {
         hold,
         payment: input.payment_ref,
         buyer: core::Buyer { name: input.buyer.name, email: input.buyer.email },
     };
-    let reply = run(handle, idem(&format!("hold:{}", hold.0), &key, body.fingerprint), command).await?;
+    let outcome = run(handle, idem(&format!("hold:{}", hold.0), &key, body.fingerprint), command).await;
+    record_checkout(handle, started, &outcome);
+    let reply = outcome?;
     let core::Reply::Confirmed { order, total } = reply else { return Err(unexpected(&reply)) };
+    if let Some(text) = &input.admission {
+        finish_checkout(handle, text).await;
+    }
     Ok(json(
         StatusCode::CREATED,
         &Confirmed {
@@ -323,6 +340,27 @@ pub async fn confirm_hold(
             total: euros(total),
         },
     ))
+}
+
+/// Feeds the waiting room's admission controller: how fast checkout answers, and
+/// whether it had to shed load.
+fn record_checkout(handle: &TenantHandle, started: std::time::Instant, outcome: &Result<core::Reply, Problem>) {
+    match outcome {
+        Err(problem) if problem.status == StatusCode::SERVICE_UNAVAILABLE => handle.room.checkout.record_shed(),
+        _ => handle.room.checkout.record(started.elapsed()),
+    }
+}
+
+/// The fan bought: their checkout slot goes to the next in line. Best effort —
+/// the window would run out by itself.
+async fn finish_checkout(handle: &TenantHandle, admission: &str) {
+    let verifier = handle.credentials.keyring.verifier();
+    let Ok(body) = verifier.verify(crate::credentials::Kind::Admission, admission) else { return };
+    let Ok(body) = <[u8; crate::waiting::admission_body_bytes]>::try_from(body) else { return };
+    let event = u32::from_be_bytes(body[..4].try_into().expect("4 bytes"));
+    let identity = u128::from_be_bytes(body[4..20].try_into().expect("16 bytes"));
+    let command = sturmfest_core::queue::RoomCommand::Finish { identity: sturmfest_core::queue::IdentityKey(identity) };
+    let _ = handle.shard.execute(None, core::Command::Room { event: core::EventId(event), command }).await;
 }
 
 // ----- orders -----

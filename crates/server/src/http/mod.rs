@@ -5,6 +5,7 @@ pub mod dto;
 pub mod extract;
 pub mod handlers;
 pub mod problem;
+pub mod room;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub const requests_in_flight_max: usize = 8_192;
 pub struct TenantHandle {
     /// The organizer's display name.
     pub name: String,
+    /// The waiting room's per-tenant services (proof of work, limits, mail).
+    pub room: std::sync::Arc<crate::waiting::RoomServices>,
     pub shard: Shard,
     pub credentials: Credentials,
     /// Part of availability ETags so a restarted node never reuses an old tag.
@@ -70,6 +73,13 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cancel_order))
         .routes(routes!(refund_order))
         .routes(routes!(signing_keys))
+        .routes(routes!(room::create_room))
+        .routes(routes!(room::identity_start))
+        .routes(routes!(room::identity_confirm))
+        .routes(routes!(room::challenge))
+        .routes(routes!(room::join))
+        .routes(routes!(room::status))
+        .routes(routes!(room::published_draw))
         .split_for_parts()
 }
 

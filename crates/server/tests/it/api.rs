@@ -39,7 +39,7 @@ use tower::ServiceExt;
 pub(crate) struct Node {
     dir: TempDir,
     config: ShardConfig,
-    opened: Opened,
+    pub(crate) opened: Opened,
     pub(crate) app: Router,
     /// Admin API tokens.
     pub(crate) club: String,
@@ -186,7 +186,7 @@ pub(crate) fn expect_status(reply: &Reply, status: u16) {
 
 /// An RFC 9457 problem with every documented field and the stable `code`.
 #[track_caller]
-fn expect_problem(reply: &Reply, status: u16, code: &str) {
+pub(crate) fn expect_problem(reply: &Reply, status: u16, code: &str) {
     assert_eq!(reply.status.as_u16(), status, "unexpected reply: {reply:#?}");
     assert_eq!(reply.content_type(), "application/problem+json", "{reply:#?}");
     let p = &reply.json;
@@ -218,7 +218,7 @@ fn expect_time(value: &Value) -> jiff::Timestamp {
 
 /// Block A: rows 1 and 2 of five generated seats (ids 0–9). Block "Presse": two
 /// listed seats (ids 10–11) that no category sells. One standing area.
-fn venue_json(name: &str, standing: u32) -> Value {
+pub(crate) fn venue_json(name: &str, standing: u32) -> Value {
     json!({"name": name,
         "blocks": [
             {"name": "A", "rows": [
@@ -242,7 +242,7 @@ fn event_json(name: &str, venue: u64) -> Value {
 
 /// docs/API.md answers `POST /venues` and `POST /events` with `{"id": id}`;
 /// `the_admin_create_calls_and_the_event_list_answer_in_the_documented_shape` pins it.
-fn created_id(reply: &Reply, _what: &str) -> u64 {
+pub(crate) fn created_id(reply: &Reply, _what: &str) -> u64 {
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
     reply.json["id"].as_u64().unwrap_or_else(|| panic!("no id in {reply:#?}"))
 }
@@ -264,15 +264,15 @@ async fn draft_event(n: &Node, slug: &str, name: &str, venue: u64) -> u64 {
     created_id(&reply, "event")
 }
 
-fn seats_hold(customer: &str, seats: &[u32]) -> Value {
+pub(crate) fn seats_hold(customer: &str, seats: &[u32]) -> Value {
     json!({"customer": customer, "tariff": 0, "selection": {"type": "seats", "seats": seats}})
 }
 
-fn standing_hold(customer: &str, quantity: i64) -> Value {
+pub(crate) fn standing_hold(customer: &str, quantity: i64) -> Value {
     json!({"customer": customer, "tariff": 0, "selection": {"type": "standing", "area": 0, "quantity": quantity}})
 }
 
-fn payment() -> Value {
+pub(crate) fn payment() -> Value {
     json!({"payment_ref": "pay_123", "buyer": {"name": "Erika Mustermann", "email": "erika@example.org"}})
 }
 

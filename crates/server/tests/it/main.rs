@@ -14,5 +14,6 @@ mod mail;
 mod pages;
 mod pow;
 mod ratelimit;
+mod room;
 mod sim;
 mod support;
