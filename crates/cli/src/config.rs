@@ -30,6 +30,12 @@ pub struct Settings {
     pub inbox_requests_max: usize,
     pub batch_commands_max: usize,
     pub snapshot_interval_records: u64,
+    /// Where fans reach this node; links in e-mails start with it.
+    pub base_url: String,
+    /// Proof-of-work difficulty of the waiting room when calm (12–24 bits).
+    pub pow_base_bits: u32,
+    /// The SMTP relay (docs/MAIL.md); without it e-mail addresses cannot be verified.
+    pub mail: Option<sturmfest_server::mail::MailConfig>,
 }
 
 impl Default for Settings {
@@ -41,6 +47,9 @@ impl Default for Settings {
             inbox_requests_max: shard.inbox_requests_max,
             batch_commands_max: shard.batch_commands_max,
             snapshot_interval_records: shard.snapshot_interval_records,
+            base_url: "http://127.0.0.1:8080".into(),
+            pow_base_bits: sturmfest_server::waiting::pow_base_bits_default,
+            mail: None,
         }
     }
 }
@@ -62,7 +71,8 @@ pub fn settings(args: &ServeArgs) -> Result<Settings, String> {
         figment = figment.merge(Toml::file_exact(file));
     }
     figment
-        .merge(Env::prefixed("STURMFEST_").ignore(&["config", "log"]))
+        .merge(Env::prefixed("STURMFEST_").ignore(&["config", "log"]).filter(|k| !k.as_str().starts_with("mail_")))
+        .merge(Env::prefixed("STURMFEST_MAIL_").map(|k| format!("mail.{}", k.as_str()).into()))
         .merge(Serialized::defaults(args))
         .extract()
         .map_err(|e| format!("configuration: {e}"))
@@ -70,7 +80,16 @@ pub fn settings(args: &ServeArgs) -> Result<Settings, String> {
 
 pub async fn serve(args: ServeArgs) -> Result<(), String> {
     let settings = settings(&args)?;
-    let opened = sturmfest_server::node::open(&settings.data_dir, settings.shard()).await.map_err(|e| e.to_string())?;
+    let outbox = match &settings.mail {
+        Some(mail) => Some(sturmfest_server::mail::Mailer::new(mail).map_err(|e| format!("mail: {e}"))?.spawn()),
+        None => {
+            tracing::warn!("no [mail] relay configured: the waiting room cannot verify e-mail addresses");
+            None
+        }
+    };
+    let options = sturmfest_server::node::NodeOptions { outbox, base_url: settings.base_url.clone(), pow_base_bits: settings.pow_base_bits };
+    let opened =
+        sturmfest_server::node::open_with(&settings.data_dir, settings.shard(), options).await.map_err(|e| e.to_string())?;
     for (tenant, report) in &opened.reports {
         tracing::info!(
             tenant,

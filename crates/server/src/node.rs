@@ -40,12 +40,19 @@ pub struct Opened {
 }
 
 /// What a node offers beyond its data directory.
-#[derive(Default)]
 pub struct NodeOptions {
+    /// Proof-of-work difficulty of the waiting room when calm.
+    pub pow_base_bits: u32,
     /// The mail relay's outbox; without one, e-mail addresses cannot be verified.
     pub outbox: Option<crate::mail::Outbox>,
     /// Where fans reach this node (links in e-mails), e.g. `https://tickets.example`.
     pub base_url: String,
+}
+
+impl Default for NodeOptions {
+    fn default() -> NodeOptions {
+        NodeOptions { pow_base_bits: crate::waiting::pow_base_bits_default, outbox: None, base_url: "http://127.0.0.1:8080".into() }
+    }
 }
 
 impl Opened {
@@ -95,7 +102,7 @@ pub async fn open_with(data_dir: &Path, shard_config: ShardConfig, options: Node
             crate::identity::Verifications::new(&config.slug, credentials.clone(), settings, outbox)
         });
         let pow_secret = credentials.keyed_digest(b"pow\0", b"");
-        let room = Arc::new(crate::waiting::RoomServices::new(pow_secret, verifications));
+        let room = Arc::new(crate::waiting::RoomServices::new(pow_secret, options.pow_base_bits, verifications));
         drivers.push(tokio::spawn(crate::waiting::drive(shard.clone(), room.clone())));
         tenants.insert(
             config.slug.clone(),

@@ -37,7 +37,7 @@ pub const admit_batch_max: u32 = 2_000;
 /// Spent proof-of-work challenges remembered per tenant.
 pub const spent_challenges_max: usize = 500_000;
 /// Proof-of-work difficulty when the room is calm.
-pub const pow_base_bits: u32 = 16;
+pub const pow_base_bits_default: u32 = 16;
 
 /// Body of a queue-place credential: event (u32) ‖ identity (u128) ‖ queue id (16).
 pub const place_body_bytes: usize = 4 + 16 + 16;
@@ -86,6 +86,8 @@ pub struct RoomRate {
 /// Everything the waiting-room handlers of one tenant share.
 pub struct RoomServices {
     pub pow_secret: [u8; 32],
+    /// Difficulty when calm; `pow::difficulty_bits` raises it with the line.
+    pub pow_base_bits: u32,
     pub spent: SpentChallenges,
     pub limits: Limits,
     /// `None` when the node has no mail relay configured: no identities can be
@@ -96,9 +98,10 @@ pub struct RoomServices {
 }
 
 impl RoomServices {
-    pub fn new(pow_secret: [u8; 32], verifications: Option<Verifications>) -> RoomServices {
+    pub fn new(pow_secret: [u8; 32], base_bits: u32, verifications: Option<Verifications>) -> RoomServices {
         RoomServices {
             pow_secret,
+            pow_base_bits: base_bits,
             spent: SpentChallenges::new(spent_challenges_max),
             limits: Limits::new(LimitsConfig::default()),
             verifications: verifications.map(Mutex::new),

@@ -76,6 +76,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(room::create_room))
         .routes(routes!(room::identity_start))
         .routes(routes!(room::identity_confirm))
+        .routes(routes!(room::identity_issue))
         .routes(routes!(room::challenge))
         .routes(routes!(room::join))
         .routes(routes!(room::status))

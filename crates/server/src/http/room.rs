@@ -191,6 +191,56 @@ pub async fn identity_confirm(
     Ok(json(StatusCode::OK, &out))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityIssueIn {
+    /// The organizer's own customer-account ids (1–128 bytes each, at most 1,000):
+    /// accounts the club's shop already verified, e.g. season-ticket holders.
+    pub accounts: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentitiesOut {
+    /// One signed identity (kind 4) per account, in the order asked.
+    pub identities: Vec<String>,
+    pub expires_at: String,
+}
+
+/// Most accounts per issue call.
+pub const issue_accounts_max: usize = 1_000;
+/// How long an issued identity is valid.
+pub const issued_identity_lifetime_ms: i64 = 24 * 3_600_000;
+
+#[utoipa::path(post, path = "/api/v1/{tenant}/identity/issue", tag = "admin",
+    params(("tenant" = String, Path), ("Idempotency-Key" = String, Header)),
+    request_body = IdentityIssueIn,
+    responses((status = 200, body = IdentitiesOut), (status = 401, description = "admin token required (problem+json)")))]
+pub async fn identity_issue(
+    State(state): State<AppState>,
+    PathParams(slug): PathParams<String>,
+    bearer: Bearer,
+    _key: IdempotencyKey,
+    body: JsonBody<IdentityIssueIn>,
+) -> ApiResult {
+    let handle = admin(&state, &slug, &bearer)?;
+    let accounts = body.value.accounts;
+    if accounts.is_empty() || accounts.len() > issue_accounts_max || accounts.iter().any(|a| a.is_empty() || a.len() > 128) {
+        return Err(Problem::unprocessable("invalid_body", "accounts: 1 to 1,000 ids of 1 to 128 bytes"));
+    }
+    let expires_at = wall_clock_ms() + issued_identity_lifetime_ms;
+    let identities = accounts
+        .iter()
+        .map(|account| {
+            // Accounts and e-mail addresses live in separate key spaces.
+            let digest = handle.credentials.keyed_digest(b"account\0", account.as_bytes());
+            let mut body = digest[..16].to_vec();
+            body.extend_from_slice(&expires_at.to_be_bytes());
+            handle.credentials.keyring.sign(crate::credentials::Kind::Identity, &body)
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &IdentitiesOut { identities, expires_at: time_string(core::TimeMs(expires_at)) }))
+}
+
 // ----- joining -----
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -217,7 +267,7 @@ pub async fn challenge(
     let rate = handle.room.rate(event).admitted_per_sec.max(1.0);
     let joins = handle.room.spent.len() as f64 / 180.0;
     let load_percent = ((joins / rate) * 100.0).min(f64::from(u32::MAX)) as u32;
-    let difficulty = pow::difficulty_bits(crate::waiting::pow_base_bits, load_percent);
+    let difficulty = pow::difficulty_bits(handle.room.pow_base_bits, load_percent);
     let challenge = Challenge::random(&pow_scope(&slug, event), difficulty, now);
     let out = ChallengeOut {
         challenge: challenge.seal(&handle.room.pow_secret),

@@ -147,6 +147,16 @@ async fn forged_tokens_foreign_admissions_and_replayed_work_are_rejected() {
     let reply = join(&n, event, &forged_identity, Some(solved(&n, event).await)).await;
     assert_eq!(reply.status.as_u16(), 401, "{:#?}", reply.json);
 
+    // The club's own verified accounts get identities from the admin call, and
+    // only from it.
+    let issue = json!({"accounts": ["kd-4711", "kd-4712"]});
+    expect_problem(&check(&n.app, post(at("club", "/identity/issue"), issue.clone())).await, 401, "unauthorized");
+    let issued = check(&n.app, post(at("club", "/identity/issue"), issue).bearer(&n.club)).await;
+    expect_status(&issued, 200);
+    let account = issued.json["identities"][1].as_str().unwrap().to_string();
+    expect_status(&join(&n, event, &account, Some(solved(&n, event).await)).await, 201);
+    expect_status(&join(&n, event, &account, None).await, 200);
+
     let token = joined.json["token"].as_str().unwrap();
     let mut tampered = token.to_string();
     tampered.replace_range(12..13, if &token[12..13] == "A" { "B" } else { "A" });
