@@ -49,6 +49,15 @@ enum TenantCommand {
         #[arg(long, env = "STURMFEST_DATA_DIR", default_value = "sturmfest-data")]
         data_dir: PathBuf,
     },
+    /// Add a box-office terminal and print its token (shown once; it can sell at
+    /// the counter and nothing else).
+    Terminal {
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, env = "STURMFEST_DATA_DIR", default_value = "sturmfest-data")]
+        data_dir: PathBuf,
+    },
     /// List the tenants of a data directory.
     List {
         #[arg(long, env = "STURMFEST_DATA_DIR", default_value = "sturmfest-data")]
@@ -73,6 +82,7 @@ fn main() -> ExitCode {
             Command::VerifyDraw(args) => verify_draw::run(args),
             Command::Tenant(TenantCommand::Add { slug, name, data_dir }) => tenant_add(&slug, &name, &data_dir),
             Command::Tenant(TenantCommand::List { data_dir }) => tenant_list(&data_dir),
+            Command::Tenant(TenantCommand::Terminal { slug, name, data_dir }) => terminal_add(&slug, &name, &data_dir),
             Command::Load(args) => load::run(args).await,
         }
     });
@@ -92,6 +102,15 @@ fn tenant_add(slug: &str, name: &str, data_dir: &std::path::Path) -> Result<(), 
     registry.save(data_dir).map_err(|e| e.to_string())?;
     println!("tenant {slug} added; restart `sturmfest serve` to serve it");
     println!("API token (shown once, stored only hashed): {token}");
+    Ok(())
+}
+
+fn terminal_add(slug: &str, name: &str, data_dir: &std::path::Path) -> Result<(), String> {
+    let mut registry = sturmfest_server::tenants::Registry::load(data_dir).map_err(|e| e.to_string())?;
+    let token = registry.add_terminal(slug, name).map_err(|e| e.to_string())?;
+    registry.save(data_dir).map_err(|e| e.to_string())?;
+    println!("terminal {name} added to {slug}; restart `sturmfest serve` to use it");
+    println!("terminal token (shown once, stored only hashed; sells at the counter only): {token}");
     Ok(())
 }
 

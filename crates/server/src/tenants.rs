@@ -33,6 +33,17 @@ pub struct TenantConfig {
     /// `credentials.rs`. Registries written before keys existed get them at start.
     #[serde(default)]
     pub signing_keys: Vec<StoredKey>,
+    /// Box-office terminals: each has its own token (stored hashed) that may sell
+    /// at the counter and nothing else, so a lost counter PC costs one token, not
+    /// the organizer's admin token.
+    #[serde(default)]
+    pub terminals: Vec<TerminalConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TerminalConfig {
+    pub name: String,
+    pub token_sha256: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -102,7 +113,21 @@ impl Registry {
             token_sha256: hex::encode(Sha256::digest(token.as_bytes())),
             secret: hex::encode(secret),
             signing_keys: new_keyring(slug).stored().to_vec(),
+            terminals: Vec::new(),
         });
+        Ok(token)
+    }
+
+    /// Adds a box-office terminal and returns its token (shown once, stored hashed).
+    pub fn add_terminal(&mut self, slug: &str, name: &str) -> Result<String, RegistryError> {
+        let tenant = self.tenants.iter_mut().find(|t| t.slug == slug).ok_or_else(|| RegistryError::Slug(slug.to_string()))?;
+        if name.is_empty() || name.len() > 64 || tenant.terminals.iter().any(|t| t.name == name) {
+            return Err(RegistryError::Exists(format!("{slug}/{name}")));
+        }
+        let mut token_bytes = [0u8; 24];
+        rand::rng().fill_bytes(&mut token_bytes);
+        let token = format!("sfk_{}", hex::encode(token_bytes));
+        tenant.terminals.push(TerminalConfig { name: name.to_string(), token_sha256: hex::encode(Sha256::digest(token.as_bytes())) });
         Ok(token)
     }
 
@@ -140,6 +165,7 @@ impl Registry {
 #[derive(Clone)]
 pub struct Credentials {
     token_sha256: [u8; 32],
+    terminal_sha256: Vec<[u8; 32]>,
     secret: [u8; 32],
     pub keyring: Keyring,
 }
@@ -156,7 +182,22 @@ impl Credentials {
             .ok_or_else(|| format!("tenant {}: secret must be 64 hex digits", config.slug))?;
         let keyring = Keyring::load(&config.slug, &config.signing_keys)
             .map_err(|e| format!("tenant {}: signing keys: {e}", config.slug))?;
-        Ok(Credentials { token_sha256, secret, keyring })
+        let mut terminal_sha256 = Vec::new();
+        for terminal in &config.terminals {
+            let digest = hex::decode(&terminal.token_sha256)
+                .ok()
+                .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                .ok_or_else(|| format!("tenant {}: terminal {}: token_sha256 must be 64 hex digits", config.slug, terminal.name))?;
+            terminal_sha256.push(digest);
+        }
+        Ok(Credentials { token_sha256, terminal_sha256, secret, keyring })
+    }
+
+    /// A box-office terminal's token (or the admin token, which may do anything).
+    pub fn terminal_matches(&self, token: &str) -> bool {
+        let digest = Sha256::digest(token.as_bytes());
+        let terminal = self.terminal_sha256.iter().fold(false, |found, t| found | bool::from(digest.as_slice().ct_eq(t)));
+        terminal || self.token_matches(token)
     }
 
     pub fn token_matches(&self, token: &str) -> bool {

@@ -228,9 +228,17 @@ pub async fn create_hold(
     }
     let channel = match input.channel.as_deref() {
         None | Some("online") => core::Channel::Online,
-        Some(staff @ ("box_office" | "reserved")) => {
+        // The counter sells with a terminal token; reserved places need the organizer.
+        Some("box_office") => {
+            match &bearer.0 {
+                Some(token) if handle.credentials.terminal_matches(token) => {}
+                _ => return Err(Problem::unauthorized()),
+            }
+            core::Channel::BoxOffice
+        }
+        Some("reserved") => {
             admin(&state, &slug, &bearer)?;
-            if staff == "box_office" { core::Channel::BoxOffice } else { core::Channel::Reserved }
+            core::Channel::Reserved
         }
         Some(_) => return Err(Problem::unprocessable("invalid_body", "channel must be online, box_office or reserved")),
     };
@@ -277,9 +285,9 @@ fn open_hold(handle: &TenantHandle, token: &str, bearer: &Bearer) -> Result<core
     if let Some(id) = handle.credentials.open_token("hold", token) {
         return Ok(core::HoldId(id));
     }
-    // Staff may address holds by plain id.
+    // Staff (the organizer or a counter) may address holds by plain id.
     if let (Some(auth), Ok(id)) = (&bearer.0, token.parse::<u64>()) {
-        if handle.credentials.token_matches(auth) {
+        if handle.credentials.terminal_matches(auth) {
             return Ok(core::HoldId(id));
         }
     }

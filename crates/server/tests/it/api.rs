@@ -44,6 +44,8 @@ pub(crate) struct Node {
     /// Admin API tokens.
     pub(crate) club: String,
     rival: String,
+    /// The club's box-office terminal token.
+    pub(crate) counter: String,
 }
 
 async fn start(config: ShardConfig) -> Node {
@@ -51,10 +53,11 @@ async fn start(config: ShardConfig) -> Node {
     let mut registry = Registry::default();
     let club = registry.add("club", "Eisclub").expect("add club");
     let rival = registry.add("rival", "Rivalen").expect("add rival");
+    let counter = registry.add_terminal("club", "Kasse 1").expect("add terminal");
     registry.save(dir.path()).expect("save registry");
     let opened = node::open(dir.path(), config.clone()).await.expect("open node");
     let app = app(opened.state.clone());
-    Node { dir, config, opened, app, club, rival }
+    Node { dir, config, opened, app, club, rival, counter }
 }
 
 pub(crate) async fn fresh() -> Node {
@@ -65,12 +68,12 @@ impl Node {
     /// A clean stop (every writer finishes and snapshots) and a fresh open of the
     /// same directory. The router holds the shards' inboxes, so it goes first.
     async fn restart(self) -> Node {
-        let Node { dir, config, opened, app: router, club, rival } = self;
+        let Node { dir, config, opened, app: router, club, rival, counter } = self;
         drop(router);
         opened.close().await;
         let opened = node::open(dir.path(), config.clone()).await.expect("reopen node");
         let app = app(opened.state.clone());
-        Node { dir, config, opened, app, club, rival }
+        Node { dir, config, opened, app, club, rival, counter }
     }
 
     fn token(&self, slug: &str) -> &str {
@@ -715,6 +718,35 @@ async fn the_public_key_set_verifies_the_organizers_credentials_and_no_one_elses
     let n = n.restart().await;
     let again = check(&n.app, get(at("club", "/keys"))).await;
     assert_eq!(again.json, reply.json, "the same keys after a restart");
+}
+
+/// A box-office terminal sells at the counter with its own token and can do
+/// nothing else: no admin calls, no reserved places, nothing at another organizer.
+#[tokio::test]
+async fn a_box_office_terminal_sells_at_the_counter_and_nothing_else() {
+    let n = fresh().await;
+    let event = open_event(&n, "club", "Derby", 10).await;
+    let counter_hold = json!({"customer": "kasse", "tariff": 0, "channel": "box_office", "selection": {"type": "seats", "seats": [4]}});
+    let held = check(&n.app, post(at("club", &format!("/events/{event}/holds")), counter_hold.clone()).bearer(&n.counter)).await;
+    expect_status(&held, 201);
+    let hold_id = held.json["hold_id"].as_u64().unwrap();
+    let sold = check(&n.app, post(at("club", &format!("/holds/{hold_id}/confirm")), payment()).bearer(&n.counter)).await;
+    expect_status(&sold, 201);
+
+    let mut reserved = counter_hold.clone();
+    reserved["channel"] = json!("reserved");
+    reserved["selection"]["seats"] = json!([5]);
+    expect_problem(&check(&n.app, post(at("club", &format!("/events/{event}/holds")), reserved).bearer(&n.counter)).await, 401, "unauthorized");
+    expect_problem(&check(&n.app, post(at("club", "/venues"), venue_json("Schwarzbau", 5)).bearer(&n.counter)).await, 401, "unauthorized");
+    expect_problem(&check(&n.app, get(at("club", &format!("/events/{event}/orders"))).bearer(&n.counter)).await, 401, "unauthorized");
+    let rival_event = open_event(&n, "rival", "Auswärts", 10).await;
+    let mut elsewhere = counter_hold.clone();
+    elsewhere["selection"]["seats"] = json!([1]);
+    expect_problem(&check(&n.app, post(at("rival", &format!("/events/{rival_event}/holds")), elsewhere).bearer(&n.counter)).await, 401, "unauthorized");
+    // Without a token the counter channel is closed.
+    let mut anonymous = counter_hold;
+    anonymous["selection"]["seats"] = json!([6]);
+    expect_problem(&check(&n.app, post(at("club", &format!("/events/{event}/holds")), anonymous)).await, 401, "unauthorized");
 }
 
 #[tokio::test]
