@@ -85,10 +85,14 @@
     return fallback || T.error;
   }
 
-  var timeFormat = new Intl.DateTimeFormat(config.lang === "de" ? "de-DE" : "en-GB",
-    { timeZone: "Europe/Berlin", weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
-  var clockFormat = new Intl.DateTimeFormat(config.lang === "de" ? "de-DE" : "en-GB",
-    { timeZone: "Europe/Berlin", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  // The same spelling as the server's first paint (web/format.rs): Berlin time,
+  // "Di., 01.12.2026, 15:00 Uhr" / "Tue, 1 Dec 2026, 15:00".
+  var locale = config.lang === "de" ? "de-DE" : "en-GB";
+  var dateFormat = new Intl.DateTimeFormat(locale, config.lang === "de"
+    ? { timeZone: "Europe/Berlin", weekday: "short", day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit" }
+    : { timeZone: "Europe/Berlin", weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+  var clockFormat = new Intl.DateTimeFormat(locale, { timeZone: "Europe/Berlin", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  function dateTime(iso) { return dateFormat.format(new Date(iso)) + T.time_suffix; }
 
   function estimateText(secs) {
     if (secs === null || secs === undefined) return T.estimate_unknown;
@@ -133,12 +137,13 @@
     }
   });
 
+  // The mail prints the code as "373 710" for reading; the spaces are dropped.
   $("code-form").addEventListener("submit", async function (ev) {
     ev.preventDefault();
     var email = $("email").value.trim();
     var button = this.querySelector("button[type=submit]");
     button.disabled = true;
-    var reply = await call("POST", api + "/identity/confirm", { email: email, code: $("code").value.trim() });
+    var reply = await call("POST", api + "/identity/confirm", { email: email, code: $("code").value.replace(/\s+/g, "") });
     button.disabled = false;
     if (reply.status === 200) {
       showError("");
@@ -262,10 +267,12 @@
     var paused = s.phase === "paused";
     $("notice").textContent = paused && s.message ? s.message : "";
     show("notice", paused && !!s.message);
-    $("resume").textContent = paused && s.resume_at ? T.resume_at + " " + timeFormat.format(new Date(s.resume_at)) : "";
+    $("resume").textContent = paused && s.resume_at ? T.resume_at + " " + dateTime(s.resume_at) : "";
     show("resume", paused && !!s.resume_at);
 
-    var placeText = T["place_" + s.place] || "";
+    // Once sold out the phase says it all, except to those who bought.
+    var soldOut = s.phase === "sold_out";
+    var placeText = soldOut && s.place !== "done" ? "" : T["place_" + s.place] || "";
     $("place").textContent = placeText;
     show("place", !!placeText);
 
@@ -278,11 +285,12 @@
       $("waiting").textContent = s.waiting;
     }
 
-    var admitted = s.place === "admitted" && !!s.admission;
+    // The shop link only while checkout is open: the brake freezes the window.
+    var admitted = s.place === "admitted" && !!s.admission && s.phase === "admitting";
     show("admitted", admitted);
     if (admitted) {
       storage.set(admissionKey, s.admission);
-      $("admitted-until").textContent = clockFormat.format(new Date(s.admitted_until));
+      $("admitted-until").textContent = clockFormat.format(new Date(s.admitted_until)) + T.time_suffix;
       $("shop").href = config.shop + "?admission=" + encodeURIComponent(s.admission) + "&lang=" + config.lang;
       $("admission").textContent = s.admission;
     }

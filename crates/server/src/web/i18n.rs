@@ -133,6 +133,8 @@ pub struct Texts {
     pub offline: &'static str,
     pub error: &'static str,
     pub updated: &'static str,
+    /// After a clock time: " Uhr" in German, nothing in English.
+    pub time_suffix: &'static str,
 }
 
 pub static DE: Texts = Texts {
@@ -205,6 +207,7 @@ pub static DE: Texts = Texts {
     offline: "Keine Verbindung. Wir versuchen es gleich noch einmal.",
     error: "Das hat nicht geklappt. Bitte versuchen Sie es noch einmal.",
     updated: "Stand",
+    time_suffix: " Uhr",
 };
 
 pub static EN: Texts = Texts {
@@ -277,4 +280,5 @@ pub static EN: Texts = Texts {
     offline: "No connection. We will try again shortly.",
     error: "That did not work. Please try again.",
     updated: "Updated",
+    time_suffix: "",
 };

@@ -316,6 +316,6 @@ fn script_texts(t: &Texts) -> serde_json::Value {
         phase_not_yet_open, phase_pre_queue, phase_drawing, phase_admitting, phase_paused, phase_sold_out,
         place_pre_queue, place_waiting, place_admitted, place_done, place_expired, place_sold_out,
         estimate_less, estimate_one, estimate_minutes, estimate_unknown, rate_per_minute,
-        busy, offline, error, resume_at, sale_paused,
+        busy, offline, error, resume_at, time_suffix,
     )
 }
