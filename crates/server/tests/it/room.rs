@@ -239,3 +239,4 @@ async fn futures_places(n: &Node, event: u64, tokens: &[String]) -> Vec<Value> {
     }
     out
 }
+
