@@ -239,4 +239,3 @@ async fn futures_places(n: &Node, event: u64, tokens: &[String]) -> Vec<Value> {
     }
     out
 }
-
