@@ -66,6 +66,14 @@ impl Views {
         current.get(event as usize)?.as_ref().map(|p| (p.json.clone(), p.etag))
     }
 
+    /// Free places per category as `{"id","name","free"}`, for the waiting room's
+    /// status poll: taken from the published value, so a poll parses no JSON.
+    pub fn categories_free(&self, event: u32) -> Vec<serde_json::Value> {
+        let current = self.events.read().expect("views lock");
+        let Some(published) = current.get(event as usize).and_then(Option::as_ref) else { return Vec::new() };
+        published.value.categories.iter().map(|c| serde_json::json!({"id": c.id, "name": c.name, "free": c.free})).collect()
+    }
+
     pub fn sale(&self, event: u32) -> Option<SaleOut> {
         let current = self.events.read().expect("views lock");
         current.get(event as usize)?.as_ref().map(|p| p.sale.clone())

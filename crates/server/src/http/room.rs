@@ -391,27 +391,9 @@ async fn status_of(handle: &TenantHandle, event: u32, identity: u128) -> Result<
         Some(queue::Place::Expired) => ("expired", None, None),
         Some(queue::Place::SoldOut) => ("sold_out", None, None),
     };
-    let categories = handle
-        .shard
-        .views
-        .availability(event)
-        .and_then(|(bytes, _)| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|v| v.get("categories").cloned())
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| serde_json::json!({"id": c["id"], "name": c["name"], "free": c["free"]}))
-        .collect();
+    let categories = handle.shard.views.categories_free(event);
     Ok(StatusOut {
-        phase: match phase {
-            Phase::NotYetOpen => "not_yet_open",
-            Phase::PreQueue => "pre_queue",
-            Phase::AwaitingDraw => "drawing",
-            Phase::Admitting => "admitting",
-            Phase::Paused => "paused",
-            Phase::SoldOut => "sold_out",
-        }
-        .to_string(),
+        phase: phase_code(phase).to_string(),
         place: place_name.to_string(),
         position,
         estimate_secs: position.filter(|_| rate > 0.0).map(|p| (f64::from(p) / rate).ceil() as u64),
@@ -424,6 +406,18 @@ async fn status_of(handle: &TenantHandle, event: u32, identity: u128) -> Result<
         categories,
         waiting,
     })
+}
+
+/// The phase as the status call and the waiting page name it.
+pub fn phase_code(phase: Phase) -> &'static str {
+    match phase {
+        Phase::NotYetOpen => "not_yet_open",
+        Phase::PreQueue => "pre_queue",
+        Phase::AwaitingDraw => "drawing",
+        Phase::Admitting => "admitting",
+        Phase::Paused => "paused",
+        Phase::SoldOut => "sold_out",
+    }
 }
 
 #[derive(Debug, Deserialize)]

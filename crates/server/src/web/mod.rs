@@ -1,7 +1,9 @@
 //! Server-rendered pages (askama templates compiled into the binary), German and
 //! English, phone first. Pages read the same tenant state as the API; they add no
-//! business logic of their own.
+//! business logic of their own. The waiting page is the one page with script: two
+//! small plain files (`assets.rs`) that drive the room's public JSON calls.
 
+pub mod assets;
 pub mod format;
 pub mod i18n;
 
@@ -21,7 +23,11 @@ use i18n::{Lang, Texts};
 
 /// The page routes, merged into the app next to the API.
 pub fn pages() -> Router<AppState> {
-    Router::new().route("/{tenant}", get(events_page)).route("/{tenant}/events/{event}", get(event_page))
+    Router::new()
+        .route("/{tenant}", get(events_page))
+        .route("/{tenant}/events/{event}", get(event_page))
+        .route("/{tenant}/events/{event}/queue", get(queue_page))
+        .route("/assets/{file}", get(assets::serve))
 }
 
 #[derive(Deserialize)]
@@ -44,6 +50,8 @@ pub struct EventCard {
 }
 
 pub struct CategoryRow {
+    /// The category's index, as the API's availability and queue status name it.
+    pub id: usize,
     pub name: String,
     pub kind: &'static str,
     pub prices: String,
@@ -71,6 +79,7 @@ struct EventPage<'a> {
     e: EventCard,
     pause_message: Option<String>,
     categories: Vec<CategoryRow>,
+    has_room: bool,
 }
 
 fn card(event: &core::Event, lang: Lang) -> EventCard {
@@ -162,12 +171,13 @@ async fn event_page(
         .read(move |t| {
             let event = t.event(core::EventId(event))?;
             let venue = t.venue(event.spec.venue)?.spec.name.clone();
-            Some((card(event, lang), venue, pause_message(event), categories(event, lang)))
+            let has_room = t.room(event.id).is_some();
+            Some((card(event, lang), venue, pause_message(event), categories(event, lang), has_room))
         })
         .await;
     let Ok(read) = read else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
-    let Some((e, venue, pause_message, categories)) = read else { return not_found(lang, &headers) };
-    let page = EventPage { lang, t: lang.texts(), organizer: &handle.name, slug: &slug, venue, e, pause_message, categories };
+    let Some((e, venue, pause_message, categories, has_room)) = read else { return not_found(lang, &headers) };
+    let page = EventPage { lang, t: lang.texts(), organizer: &handle.name, slug: &slug, venue, e, pause_message, categories, has_room };
     html(&page, lang)
 }
 
@@ -185,7 +195,9 @@ fn categories(event: &core::Event, lang: Lang) -> Vec<CategoryRow> {
         .categories
         .iter()
         .zip(&event.categories)
-        .map(|(spec, counts)| CategoryRow {
+        .enumerate()
+        .map(|(id, (spec, counts))| CategoryRow {
+            id,
             name: spec.name.clone(),
             kind: match spec.places {
                 core::CategoryPlaces::Blocks(_) => t.seated,
@@ -195,4 +207,115 @@ fn categories(event: &core::Event, lang: Lang) -> Vec<CategoryRow> {
             free: counts.free(),
         })
         .collect()
+}
+
+#[derive(Template)]
+#[template(path = "queue.html")]
+struct QueuePage<'a> {
+    lang: Lang,
+    t: &'static Texts,
+    organizer: &'a str,
+    slug: &'a str,
+    e: EventCard,
+    opens: String,
+    phase: &'static str,
+    phase_text: &'static str,
+    pause_message: Option<String>,
+    resume_at: Option<String>,
+    categories: Vec<CategoryRow>,
+    /// What the script needs: ids, paths and every text it may show, as JSON that
+    /// is safe inside a `<script>` element.
+    config: String,
+    pow_js: &'static str,
+    queue_js: &'static str,
+}
+
+/// The waiting page. Its first paint is rendered here from the room's state — the
+/// phase, the brake's message, free places — so it tells the truth before (or
+/// without) any script; `queue.js` then identifies, joins and polls.
+async fn queue_page(
+    State(state): State<AppState>,
+    PathParams((slug, event)): PathParams<(String, u32)>,
+    Query(query): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::negotiate(query.lang.as_deref(), &headers);
+    let Some(handle) = state.tenants.get(&slug) else { return not_found(lang, &headers) };
+    let read = handle
+        .shard
+        .read(move |t| {
+            let event = t.event(core::EventId(event))?;
+            let room = &t.room(event.id)?.room;
+            let notice = room.pause_notice().map(|n| (n.message.clone(), n.resume_at));
+            Some((card(event, lang), room.phase(), room.config().opens_at, notice, categories(event, lang)))
+        })
+        .await;
+    let Ok(read) = read else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
+    let Some((e, phase, opens_at, notice, categories)) = read else { return not_found(lang, &headers) };
+    let t = lang.texts();
+    let phase = crate::http::room::phase_code(phase);
+    let (pause_message, resume_at) = match notice {
+        Some((message, resume_at)) => ((!message.is_empty()).then_some(message), resume_at.map(|at| date_time(at, lang))),
+        None => (None, None),
+    };
+    let config = serde_json::json!({
+        "tenant": slug,
+        "event": e.id,
+        "lang": lang.code(),
+        "shop": format!("/{slug}/events/{}", e.id),
+        "texts": script_texts(t),
+    });
+    let page = QueuePage {
+        lang,
+        t,
+        organizer: &handle.name,
+        slug: &slug,
+        opens: date_time(opens_at, lang),
+        phase,
+        phase_text: phase_text(t, phase),
+        pause_message,
+        resume_at,
+        categories,
+        config: script_json(&config),
+        pow_js: assets::path("pow.js"),
+        queue_js: assets::path("queue.js"),
+        e,
+    };
+    html(&page, lang)
+}
+
+pub fn phase_text(t: &'static Texts, phase: &str) -> &'static str {
+    match phase {
+        "not_yet_open" => t.phase_not_yet_open,
+        "pre_queue" => t.phase_pre_queue,
+        "drawing" => t.phase_drawing,
+        "paused" => t.phase_paused,
+        "sold_out" => t.phase_sold_out,
+        _ => t.phase_admitting,
+    }
+}
+
+/// JSON for inside `<script type="application/json">`: `<`, `>` and `&` escaped so
+/// an organizer's text can never close the element or open a comment.
+fn script_json(value: &serde_json::Value) -> String {
+    serde_json::to_string(value).expect("json").replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+}
+
+/// The texts the script shows, taken from the one `Texts` table so there is no
+/// second translation in JavaScript.
+fn script_texts(t: &Texts) -> serde_json::Value {
+    macro_rules! texts {
+        ($($field:ident),* $(,)?) => {{
+            let mut map = serde_json::Map::new();
+            $(map.insert(stringify!($field).to_string(), t.$field.into());)*
+            serde_json::Value::Object(map)
+        }};
+    }
+    texts!(
+        code_sent, mail_unavailable, email_invalid, code_wrong, too_many, identity_held, pow_progress,
+        phase_not_yet_open, phase_pre_queue, phase_drawing, phase_admitting, phase_paused, phase_sold_out,
+        place_pre_queue, place_waiting, place_admitted, place_done, place_expired, place_sold_out,
+        estimate_less, estimate_one, estimate_minutes, estimate_unknown, rate_per_minute,
+        busy, offline, error, resume_at, time_suffix,
+    )
 }

@@ -2,10 +2,12 @@
 //! `app(state)` on a real SQLite store, the committer at the edges of the record
 //! format, signed credentials, the waiting room's fair draw, its proof of work and
 //! rate limits, outgoing mail over real SMTP to an in-process sink
-//! (`support::smtp_sink`), e-mail identity verification, the server-rendered pages,
-//! and the deterministic simulator of the commit path.
+//! (`support::smtp_sink`), e-mail identity verification, the server-rendered pages
+//! and the waiting page in headless Chromium (`browser`), and the deterministic
+//! simulator of the commit path.
 
 mod api;
+mod browser;
 mod committer;
 mod credentials;
 mod draw;

@@ -90,3 +90,50 @@ fn times_are_berlin_time_in_winter_and_in_summer() {
     assert_eq!(date_time(core::TimeMs(summer), Lang::De), "Mi., 01.07.2026, 14:00 Uhr");
     assert_eq!(date_time(core::TimeMs(winter), Lang::En), "Tue 1 Dec 2026, 13:00");
 }
+
+#[tokio::test]
+async fn the_waiting_page_renders_the_room_before_any_script_and_serves_its_scripts_for_a_year() {
+    let n = fresh().await;
+    let (event, _) = crate::room::queued_event(&n, 20, 600_000).await;
+    let path = format!("/club/events/{event}/queue");
+    let german = check(&n.app, get(&path)).await;
+    expect_status(&german, 200);
+    let body = page(&german);
+    for expected in [
+        "Warteraum: Playoffs",
+        "Verkaufsstart ",
+        "Vorverkauf: Der Warteraum ist offen.",
+        "aria-live=\"polite\"",
+        "<noscript>",
+        "<label for=\"email\">E-Mail-Adresse</label>",
+        "data-category=\"1\">20<",
+        "\"pow_progress\":\"Wir prüfen, dass Sie kein Bot sind …\"",
+    ] {
+        assert!(body.contains(expected), "missing {expected:?} in\n{body}");
+    }
+    let english = page(&check(&n.app, get(format!("{path}?lang=en"))).await);
+    assert!(english.contains("Pre-queue: the waiting room is open.") && english.contains("\"lang\":\"en\""), "{english}");
+    let event_page = page(&check(&n.app, get(format!("/club/events/{event}"))).await);
+    assert!(event_page.contains(&format!("href=\"/club/events/{event}/queue?lang=de\"")), "the game links its waiting room");
+
+    // The scripts are referenced by content-hashed names and cached for a year.
+    for script in ["pow", "queue"] {
+        let start = body.find(&format!("src=\"/assets/{script}.")).expect("script tag") + 5;
+        let src = &body[start..start + body[start..].find('"').unwrap()];
+        let served = check(&n.app, get(src)).await;
+        expect_status(&served, 200);
+        assert_eq!(served.headers["content-type"], "text/javascript; charset=utf-8");
+        assert_eq!(served.headers["cache-control"], "public, max-age=31536000, immutable");
+    }
+    expect_status(&check(&n.app, get("/assets/queue.js")).await, 404);
+
+    let brake = json!({"action": "pause", "message": "Störung </script>", "resume_at": "2099-12-01T15:00:00+01:00"});
+    expect_status(&check(&n.app, post(at("club", &format!("/events/{event}/sale")), brake).bearer(&n.club)).await, 200);
+    let paused = page(&check(&n.app, get(&path)).await);
+    for expected in ["Verkauf angehalten.", "Störung &#60;/script&#62;", "Weiter voraussichtlich Di., 01.12.2099, 15:00 Uhr"] {
+        assert!(paused.contains(expected), "missing {expected:?} in\n{paused}");
+    }
+    // A game without a room has no waiting page.
+    let plain = open_event(&n, "club", "Testspiel", 10).await;
+    expect_status(&check(&n.app, get(format!("/club/events/{plain}/queue")).header("accept", "text/html")).await, 404);
+}

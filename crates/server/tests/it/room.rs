@@ -32,7 +32,7 @@ fn identity(n: &Node, fan: u8) -> String {
 
 /// An event on the api fixture venue (10 seats in block A, `standing` places)
 /// whose sale opens `opens_in_ms` from now, behind a room whose pre-queue is open.
-async fn queued_event(n: &Node, standing: u32, opens_in_ms: i64) -> (u64, String) {
+pub(crate) async fn queued_event(n: &Node, standing: u32, opens_in_ms: i64) -> (u64, String) {
     let venue = created_id(&check(&n.app, post(at("club", "/venues"), venue_json("Halle", standing)).bearer(&n.club)).await, "venue");
     let now = wall_clock_ms();
     let event = json!({"name": "Playoffs", "venue": venue, "starts_at": iso(now + 86_400_000),
