@@ -31,6 +31,7 @@ impl Tenant {
     }
 
     pub fn check_invariants_result(&self) -> Result<(), String> {
+        self.ledger().check_invariants_result().map_err(|why| format!("ledger: {why}"))?;
         for (_, sale_room) in self.rooms() {
             sale_room.room.check_invariants();
         }
