@@ -777,7 +777,7 @@ impl Tenant {
             }
         }
         tenant.ledger = crate::ledger::Ledger::restore(parts.ledger).map_err(|why| format!("ledger: {why}"))?;
-        tenant.check_invariants_result()?;
+        tenant.check_ticketing_result()?;
         Ok(tenant)
     }
 
