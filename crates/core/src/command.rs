@@ -3,6 +3,7 @@
 
 use crate::event::EventSpec;
 use crate::ids::*;
+use crate::ledger::LedgerCommand;
 use crate::queue::{IdentityKey, RoomCommand, RoomConfig};
 use crate::venue::VenueSpec;
 
@@ -42,6 +43,11 @@ pub enum Command {
     /// brake and sold-out come from the sale itself, and `Admit`'s `unsold_places`
     /// is replaced by what the event really has left.
     Room { event: EventId, command: RoomCommand },
+    /// A voucher-ledger command, applied at the envelope's time to the tenant's one
+    /// ledger (a tenant is a city; its programmes live inside the ledger). The
+    /// ledger is idempotent by transfer id on its own; an idempotency key on the
+    /// envelope works as for any command.
+    Ledger(LedgerCommand),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

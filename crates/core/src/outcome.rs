@@ -3,6 +3,7 @@
 //! exposes in problem+json; codes are never renamed once released.
 
 use crate::ids::*;
+use crate::ledger::{LedgerRejection, LedgerReply};
 use crate::queue::{RoomRejection, RoomReply};
 
 pub type Outcome = Result<Reply, Rejection>;
@@ -20,6 +21,7 @@ pub enum Reply {
     Ticked { expired: u32 },
     RoomCreated { event: EventId },
     Room { event: EventId, reply: RoomReply },
+    Ledger(LedgerReply),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +79,8 @@ pub enum Rejection {
     AdmissionRequired,
     /// The waiting room refused; its own code is this rejection's code.
     Room(RoomRejection),
+    /// The voucher ledger refused; its own code is this rejection's code.
+    Ledger(LedgerRejection),
 }
 
 impl Rejection {
@@ -125,6 +129,7 @@ impl Rejection {
             RoomExists => "room_exists",
             AdmissionRequired => "admission_required",
             Room(rejection) => rejection.code(),
+            Ledger(rejection) => rejection.code(),
         }
     }
 

@@ -18,6 +18,7 @@ use crate::outcome::*;
 use crate::venue::{Venue, VenueSpec};
 
 mod rooms;
+mod vouchers;
 
 pub use rooms::SaleRoom;
 
@@ -122,6 +123,8 @@ pub struct TenantParts {
     pub idempotency: Vec<(IdemKey, IdemEntry)>,
     /// Waiting rooms: event, draw seed, the room's parts.
     pub rooms: Vec<(EventId, [u8; 32], crate::queue::RoomParts)>,
+    /// The voucher ledger's facts.
+    pub ledger: crate::ledger::LedgerParts,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -139,6 +142,8 @@ pub struct Tenant {
     idempotency_order: VecDeque<(TimeMs, IdemKey)>,
     /// Waiting rooms by event; see `state/rooms.rs`.
     rooms: BTreeMap<EventId, SaleRoom>,
+    /// The voucher ledger; see `state/vouchers.rs`.
+    ledger: crate::ledger::Ledger,
 }
 
 impl Tenant {
@@ -170,10 +175,12 @@ impl Tenant {
             Command::Refund { order, amount, reference } => self.refund(*order, *amount, reference),
             Command::Tick => {
                 self.tick_rooms();
+                self.tick_ledger();
                 Ok(Reply::Ticked { expired })
             }
             Command::CreateRoom { event, config, seed } => self.create_room(*event, config, *seed),
             Command::Room { event, command } => self.room_command(*event, command),
+            Command::Ledger(command) => self.ledger_command(command),
         };
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, &outcome) {
             self.remember(idem, reply.clone());
@@ -229,9 +236,14 @@ impl Tenant {
         self.confirmed.get(&hold).copied()
     }
 
-    /// When the next hold falls due, so a runtime knows when a `Tick` is worth sending.
+    /// When the next hold or voucher reservation falls due, so a runtime knows when
+    /// a `Tick` is worth sending (a tick expires both).
     pub fn next_expiry(&self) -> Option<TimeMs> {
-        self.expiry.first().map(|(at, _)| *at)
+        let hold = self.expiry.first().map(|(at, _)| *at);
+        match (hold, self.ledger.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub(crate) fn expiry_entries(&self) -> impl Iterator<Item = (TimeMs, HoldId)> + '_ {
@@ -724,6 +736,7 @@ impl Tenant {
                 .map(|(_, key)| (*key, self.idempotency[key].clone()))
                 .collect(),
             rooms: self.rooms.iter().map(|(event, r)| (*event, r.seed, r.room.parts())).collect(),
+            ledger: self.ledger.parts(),
         }
     }
 
@@ -763,7 +776,8 @@ impl Tenant {
                 return Err("two rooms for one event".into());
             }
         }
-        tenant.check_invariants_result()?;
+        tenant.ledger = crate::ledger::Ledger::restore(parts.ledger).map_err(|why| format!("ledger: {why}"))?;
+        tenant.check_ticketing_result()?;
         Ok(tenant)
     }
 

@@ -7,11 +7,13 @@
 
 use serde::{Deserialize, Serialize};
 use sturmfest_core as core;
+use sturmfest_core::ledger;
 use sturmfest_core::queue;
 
 pub const entry_format_version: u8 = 1;
-/// 2 appends the waiting rooms after the version-1 body; version 1 still decodes.
-pub const snapshot_format_version: u8 = 2;
+/// 2 appends the waiting rooms after the version-1 body; 3 appends the voucher ledger
+/// after the version-2 body. Versions 1 and 2 still decode (no rooms, empty ledger).
+pub const snapshot_format_version: u8 = 3;
 
 /// One log record's payload: the command as applied plus a summary of its outcome,
 /// so replay can assert it reproduced the same decision (a pair assertion across
@@ -26,7 +28,10 @@ pub struct LogEntry {
 pub struct OutcomeSummary {
     /// `ok:<reply kind>` or the rejection code.
     pub code: String,
-    /// The id a reply created or touched (hold, order, event, venue), else 0.
+    /// The id a reply created or touched (hold, order, event, venue), else 0. For a
+    /// ledger reply, whose ids the client chose, the number the ledger decided
+    /// instead (a risk booking's shortfall, what a post or void released, when a
+    /// reservation expires, how many a tick expired), so replay checks the decision.
     pub id: u64,
 }
 
@@ -48,10 +53,26 @@ impl OutcomeSummary {
                     Ticked { expired } => ("ticked", u64::from(*expired)),
                     RoomCreated { event } => ("room_created", u64::from(event.0)),
                     Room { event, .. } => ("room", u64::from(event.0)),
+                    Ledger(reply) => ledger_summary(reply),
                 };
                 OutcomeSummary { code: format!("ok:{kind}"), id }
             }
         }
+    }
+}
+
+fn ledger_summary(reply: &ledger::LedgerReply) -> (&'static str, u64) {
+    use ledger::LedgerReply as L;
+    // Low 64 bits of a client-chosen id: the command carries the id anyway.
+    let low = |id: u128| id as u64;
+    match *reply {
+        L::AccountCreated { account } => ("ledger_account_created", low(account.0)),
+        L::Transferred { transfer } => ("ledger_transferred", low(transfer.0)),
+        L::Reserved { expires_at, .. } => ("ledger_reserved", expires_at.0 as u64),
+        L::Posted { released, .. } => ("ledger_posted", released.0 as u64),
+        L::Voided { released, .. } => ("ledger_voided", released.0 as u64),
+        L::RiskBooked { shortfall, .. } => ("ledger_risk_booked", shortfall.0 as u64),
+        L::Ticked { expired } => ("ledger_ticked", u64::from(expired)),
     }
 }
 
@@ -95,6 +116,7 @@ pub fn encode_snapshot(parts: &core::TenantParts) -> Vec<u8> {
     let mut out = vec![snapshot_format_version];
     postcard::to_io(&wire, &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&rooms, &mut out).expect("writing to a Vec cannot fail");
+    postcard::to_io(&ledger_to(&parts.ledger), &mut out).expect("writing to a Vec cannot fail");
     out
 }
 
@@ -103,11 +125,22 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
     let malformed = |e: postcard::Error| DecodeError::Malformed(e.to_string());
     match version {
         1 => Ok(postcard::from_bytes::<WireParts>(body).map_err(malformed)?.into()),
-        2 => {
+        2 | 3 => {
             let (wire, rest): (WireParts, _) = postcard::take_from_bytes(body).map_err(malformed)?;
-            let rooms: Vec<WireRoom> = postcard::from_bytes(rest).map_err(malformed)?;
+            let (rooms, rest): (Vec<WireRoom>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
             let mut parts: core::TenantParts = wire.into();
             parts.rooms = rooms.into_iter().map(room_from).collect::<Result<_, _>>()?;
+            let rest = if version == 3 {
+                let (ledger, rest): (WireLedger, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
+                parts.ledger = ledger_from(ledger);
+                rest
+            } else {
+                rest
+            };
+            // A body longer than its version says is a mislabelled snapshot, not one to guess at.
+            if !rest.is_empty() {
+                return Err(DecodeError::Malformed(format!("{} bytes after a version-{version} snapshot", rest.len())));
+            }
             Ok(parts)
         }
         other => Err(DecodeError::Version(other)),
@@ -152,6 +185,7 @@ enum WireCommand {
     Room { event: u32, command: WireRoomCommand },
     /// A hold naming the identity a waiting room admitted; plain `Hold` when none.
     HoldAdmitted { event: u32, customer: u64, channel: u8, selection: WireSelection, tariff: u16, admission: u128 },
+    Ledger(WireLedgerCommand),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -268,6 +302,7 @@ enum WireReply {
     Ticked(u32),
     RoomCreated(u32),
     Room { event: u32, reply: WireRoomReply },
+    Ledger(WireLedgerReply),
 }
 
 // ----- conversions -----
@@ -343,6 +378,7 @@ impl From<&core::Envelope> for WireEnvelope {
                 WireCommand::CreateRoom { event: event.0, config: room_config_to(config), seed: *seed }
             }
             C::Room { event, command } => WireCommand::Room { event: event.0, command: room_command_to(command) },
+            C::Ledger(command) => WireCommand::Ledger(ledger_command_to(command)),
         };
         WireEnvelope {
             time_ms: e.time.0,
@@ -409,6 +445,7 @@ impl From<WireEnvelope> for core::Envelope {
                 C::Refund { order: core::OrderId(order), amount: core::Cents(amount), reference }
             }
             WireCommand::Tick => C::Tick,
+            WireCommand::Ledger(command) => C::Ledger(ledger_command_from(command)),
         };
         core::Envelope {
             time: core::TimeMs(w.time_ms),
@@ -595,6 +632,7 @@ fn reply_to(r: &core::Reply) -> WireReply {
         Ticked { expired } => WireReply::Ticked(*expired),
         RoomCreated { event } => WireReply::RoomCreated(event.0),
         Room { event, reply } => WireReply::Room { event: event.0, reply: room_reply_to(reply) },
+        Ledger(reply) => WireReply::Ledger(ledger_reply_to(reply)),
     }
 }
 
@@ -620,6 +658,7 @@ fn reply_from(w: WireReply) -> core::Reply {
         WireReply::Ticked(n) => Ticked { expired: n },
         WireReply::RoomCreated(e) => RoomCreated { event: core::EventId(e) },
         WireReply::Room { event, reply } => Room { event: core::EventId(event), reply: room_reply_from(reply) },
+        WireReply::Ledger(reply) => Ledger(ledger_reply_from(reply)),
     }
 }
 
@@ -791,6 +830,7 @@ impl From<WireParts> for core::TenantParts {
                 })
                 .collect(),
             rooms: Vec::new(),
+            ledger: ledger::Ledger::new().parts(),
         }
     }
 }
@@ -1024,11 +1064,378 @@ fn room_from(w: WireRoom) -> Result<(core::EventId, [u8; 32], queue::RoomParts),
     ))
 }
 
+// ----- the voucher ledger (appended: older records and snapshots decode unchanged) -----
+
+/// The account kinds by name, so an unknown kind fails to decode instead of
+/// turning into another.
+#[derive(Serialize, Deserialize)]
+enum WireAccountKind {
+    Card,
+    MerchantPayable,
+    ProviderClearing,
+    SalesPointCash,
+    ExpiredValue,
+    OfflineRisk,
+    Issuer,
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireLedgerCommand {
+    CreateAccount { id: u128, programme: u32, kind: WireAccountKind, ceiling: Option<i64> },
+    Transfer { id: u128, debit: u128, credit: u128, amount: i64 },
+    Reserve { id: u128, debit: u128, credit: u128, amount: i64, timeout_ms: i64 },
+    Post { id: u128, pending: u128, amount: i64 },
+    Void { id: u128, pending: u128 },
+    BookOfflineRisk { id: u128, card: u128, merchant: u128, amount: i64, device: u64, receipt: u64 },
+    Tick,
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireLedgerReply {
+    AccountCreated(u128),
+    Transferred(u128),
+    Reserved { transfer: u128, expires_at: i64 },
+    Posted { transfer: u128, pending: u128, amount: i64, released: i64 },
+    Voided { transfer: u128, pending: u128, released: i64 },
+    RiskBooked { transfer: u128, shortfall: i64 },
+    Ticked(u32),
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireAccount {
+    id: u128,
+    programme: u32,
+    kind: WireAccountKind,
+    ceiling: Option<i64>,
+    created_at: i64,
+    /// debits posted, credits posted, debits pending, credits pending, risk shortfall:
+    /// stored only so restore can check what it recomputes from the history.
+    sums: [i64; 5],
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireTransferKind {
+    Single,
+    Reserve { timeout_ms: i64, expires_at: i64 },
+    Post { pending: u128, released: i64 },
+    Void { pending: u128 },
+    OfflineRisk { device: u64, receipt: u64, shortfall: i64 },
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireTransfer {
+    id: u128,
+    debit: u128,
+    credit: u128,
+    amount: i64,
+    kind: WireTransferKind,
+    at: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+enum WirePendingState {
+    Pending(i64),
+    Posted(u128),
+    Voided(u128),
+    Expired(i64),
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireRiskEntry {
+    transfer: u128,
+    card: u128,
+    merchant: u128,
+    amount: i64,
+    shortfall: i64,
+    device: u64,
+    receipt: u64,
+    at: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireLedger {
+    now: i64,
+    accounts: Vec<WireAccount>,
+    transfers: Vec<WireTransfer>,
+    pending: Vec<(u128, WirePendingState)>,
+    risk: Vec<WireRiskEntry>,
+}
+
+fn kind_to(k: ledger::AccountKind) -> WireAccountKind {
+    use ledger::AccountKind as K;
+    match k {
+        K::Card => WireAccountKind::Card,
+        K::MerchantPayable => WireAccountKind::MerchantPayable,
+        K::ProviderClearing => WireAccountKind::ProviderClearing,
+        K::SalesPointCash => WireAccountKind::SalesPointCash,
+        K::ExpiredValue => WireAccountKind::ExpiredValue,
+        K::OfflineRisk => WireAccountKind::OfflineRisk,
+        K::Issuer => WireAccountKind::Issuer,
+    }
+}
+
+fn kind_from(w: WireAccountKind) -> ledger::AccountKind {
+    use ledger::AccountKind as K;
+    match w {
+        WireAccountKind::Card => K::Card,
+        WireAccountKind::MerchantPayable => K::MerchantPayable,
+        WireAccountKind::ProviderClearing => K::ProviderClearing,
+        WireAccountKind::SalesPointCash => K::SalesPointCash,
+        WireAccountKind::ExpiredValue => K::ExpiredValue,
+        WireAccountKind::OfflineRisk => K::OfflineRisk,
+        WireAccountKind::Issuer => K::Issuer,
+    }
+}
+
+fn ledger_command_to(c: &ledger::LedgerCommand) -> WireLedgerCommand {
+    use ledger::LedgerCommand as L;
+    match *c {
+        L::CreateAccount { id, programme, kind, ceiling } => WireLedgerCommand::CreateAccount {
+            id: id.0,
+            programme: programme.0,
+            kind: kind_to(kind),
+            ceiling: ceiling.map(|c| c.0),
+        },
+        L::Transfer { id, debit, credit, amount } => {
+            WireLedgerCommand::Transfer { id: id.0, debit: debit.0, credit: credit.0, amount: amount.0 }
+        }
+        L::Reserve { id, debit, credit, amount, timeout_ms } => {
+            WireLedgerCommand::Reserve { id: id.0, debit: debit.0, credit: credit.0, amount: amount.0, timeout_ms }
+        }
+        L::Post { id, pending, amount } => WireLedgerCommand::Post { id: id.0, pending: pending.0, amount: amount.0 },
+        L::Void { id, pending } => WireLedgerCommand::Void { id: id.0, pending: pending.0 },
+        L::BookOfflineRisk { id, card, merchant, amount, device, receipt } => WireLedgerCommand::BookOfflineRisk {
+            id: id.0,
+            card: card.0,
+            merchant: merchant.0,
+            amount: amount.0,
+            device: device.0,
+            receipt,
+        },
+        L::Tick => WireLedgerCommand::Tick,
+    }
+}
+
+fn ledger_command_from(w: WireLedgerCommand) -> ledger::LedgerCommand {
+    use ledger::{AccountId as A, LedgerCommand as L, TransferId as T};
+    match w {
+        WireLedgerCommand::CreateAccount { id, programme, kind, ceiling } => L::CreateAccount {
+            id: A(id),
+            programme: ledger::ProgrammeId(programme),
+            kind: kind_from(kind),
+            ceiling: ceiling.map(core::Cents),
+        },
+        WireLedgerCommand::Transfer { id, debit, credit, amount } => {
+            L::Transfer { id: T(id), debit: A(debit), credit: A(credit), amount: core::Cents(amount) }
+        }
+        WireLedgerCommand::Reserve { id, debit, credit, amount, timeout_ms } => {
+            L::Reserve { id: T(id), debit: A(debit), credit: A(credit), amount: core::Cents(amount), timeout_ms }
+        }
+        WireLedgerCommand::Post { id, pending, amount } => L::Post { id: T(id), pending: T(pending), amount: core::Cents(amount) },
+        WireLedgerCommand::Void { id, pending } => L::Void { id: T(id), pending: T(pending) },
+        WireLedgerCommand::BookOfflineRisk { id, card, merchant, amount, device, receipt } => L::BookOfflineRisk {
+            id: T(id),
+            card: A(card),
+            merchant: A(merchant),
+            amount: core::Cents(amount),
+            device: ledger::DeviceId(device),
+            receipt,
+        },
+        WireLedgerCommand::Tick => L::Tick,
+    }
+}
+
+fn ledger_reply_to(r: &ledger::LedgerReply) -> WireLedgerReply {
+    use ledger::LedgerReply as L;
+    match *r {
+        L::AccountCreated { account } => WireLedgerReply::AccountCreated(account.0),
+        L::Transferred { transfer } => WireLedgerReply::Transferred(transfer.0),
+        L::Reserved { transfer, expires_at } => WireLedgerReply::Reserved { transfer: transfer.0, expires_at: expires_at.0 },
+        L::Posted { transfer, pending, amount, released } => WireLedgerReply::Posted {
+            transfer: transfer.0,
+            pending: pending.0,
+            amount: amount.0,
+            released: released.0,
+        },
+        L::Voided { transfer, pending, released } => {
+            WireLedgerReply::Voided { transfer: transfer.0, pending: pending.0, released: released.0 }
+        }
+        L::RiskBooked { transfer, shortfall } => WireLedgerReply::RiskBooked { transfer: transfer.0, shortfall: shortfall.0 },
+        L::Ticked { expired } => WireLedgerReply::Ticked(expired),
+    }
+}
+
+fn ledger_reply_from(w: WireLedgerReply) -> ledger::LedgerReply {
+    use ledger::{LedgerReply as L, TransferId as T};
+    match w {
+        WireLedgerReply::AccountCreated(account) => L::AccountCreated { account: ledger::AccountId(account) },
+        WireLedgerReply::Transferred(transfer) => L::Transferred { transfer: T(transfer) },
+        WireLedgerReply::Reserved { transfer, expires_at } => {
+            L::Reserved { transfer: T(transfer), expires_at: core::TimeMs(expires_at) }
+        }
+        WireLedgerReply::Posted { transfer, pending, amount, released } => L::Posted {
+            transfer: T(transfer),
+            pending: T(pending),
+            amount: core::Cents(amount),
+            released: core::Cents(released),
+        },
+        WireLedgerReply::Voided { transfer, pending, released } => {
+            L::Voided { transfer: T(transfer), pending: T(pending), released: core::Cents(released) }
+        }
+        WireLedgerReply::RiskBooked { transfer, shortfall } => {
+            L::RiskBooked { transfer: T(transfer), shortfall: core::Cents(shortfall) }
+        }
+        WireLedgerReply::Ticked(expired) => L::Ticked { expired },
+    }
+}
+
+fn ledger_to(p: &ledger::LedgerParts) -> WireLedger {
+    use ledger::{PendingState as P, TransferKind as K};
+    WireLedger {
+        now: p.now.0,
+        accounts: p
+            .accounts
+            .iter()
+            .map(|a| WireAccount {
+                id: a.id.0,
+                programme: a.programme.0,
+                kind: kind_to(a.kind),
+                ceiling: a.ceiling.map(|c| c.0),
+                created_at: a.created_at.0,
+                sums: [a.debits_posted.0, a.credits_posted.0, a.debits_pending.0, a.credits_pending.0, a.risk_shortfall.0],
+            })
+            .collect(),
+        transfers: p
+            .transfers
+            .iter()
+            .map(|t| WireTransfer {
+                id: t.id.0,
+                debit: t.debit.0,
+                credit: t.credit.0,
+                amount: t.amount.0,
+                kind: match t.kind {
+                    K::Single => WireTransferKind::Single,
+                    K::Reserve { timeout_ms, expires_at } => WireTransferKind::Reserve { timeout_ms, expires_at: expires_at.0 },
+                    K::Post { pending, released } => WireTransferKind::Post { pending: pending.0, released: released.0 },
+                    K::Void { pending } => WireTransferKind::Void { pending: pending.0 },
+                    K::OfflineRisk { device, receipt, shortfall } => {
+                        WireTransferKind::OfflineRisk { device: device.0, receipt, shortfall: shortfall.0 }
+                    }
+                },
+                at: t.at.0,
+            })
+            .collect(),
+        pending: p
+            .pending
+            .iter()
+            .map(|(id, state)| {
+                let state = match *state {
+                    P::Pending { expires_at } => WirePendingState::Pending(expires_at.0),
+                    P::Posted { by } => WirePendingState::Posted(by.0),
+                    P::Voided { by } => WirePendingState::Voided(by.0),
+                    P::Expired { at } => WirePendingState::Expired(at.0),
+                };
+                (id.0, state)
+            })
+            .collect(),
+        risk: p
+            .risk
+            .iter()
+            .map(|r| WireRiskEntry {
+                transfer: r.transfer.0,
+                card: r.card.0,
+                merchant: r.merchant.0,
+                amount: r.amount.0,
+                shortfall: r.shortfall.0,
+                device: r.device.0,
+                receipt: r.receipt,
+                at: r.at.0,
+            })
+            .collect(),
+    }
+}
+
+fn ledger_from(w: WireLedger) -> ledger::LedgerParts {
+    use ledger::{AccountId as A, PendingState as P, TransferId as T, TransferKind as K};
+    use core::{Cents, TimeMs};
+    ledger::LedgerParts {
+        now: TimeMs(w.now),
+        accounts: w
+            .accounts
+            .into_iter()
+            .map(|a| {
+                let [debits_posted, credits_posted, debits_pending, credits_pending, risk_shortfall] = a.sums.map(Cents);
+                ledger::Account {
+                    id: A(a.id),
+                    programme: ledger::ProgrammeId(a.programme),
+                    kind: kind_from(a.kind),
+                    ceiling: a.ceiling.map(Cents),
+                    created_at: TimeMs(a.created_at),
+                    debits_posted,
+                    credits_posted,
+                    debits_pending,
+                    credits_pending,
+                    risk_shortfall,
+                }
+            })
+            .collect(),
+        transfers: w
+            .transfers
+            .into_iter()
+            .map(|t| ledger::Transfer {
+                id: T(t.id),
+                debit: A(t.debit),
+                credit: A(t.credit),
+                amount: Cents(t.amount),
+                kind: match t.kind {
+                    WireTransferKind::Single => K::Single,
+                    WireTransferKind::Reserve { timeout_ms, expires_at } => K::Reserve { timeout_ms, expires_at: TimeMs(expires_at) },
+                    WireTransferKind::Post { pending, released } => K::Post { pending: T(pending), released: Cents(released) },
+                    WireTransferKind::Void { pending } => K::Void { pending: T(pending) },
+                    WireTransferKind::OfflineRisk { device, receipt, shortfall } => {
+                        K::OfflineRisk { device: ledger::DeviceId(device), receipt, shortfall: Cents(shortfall) }
+                    }
+                },
+                at: TimeMs(t.at),
+            })
+            .collect(),
+        pending: w
+            .pending
+            .into_iter()
+            .map(|(id, state)| {
+                let state = match state {
+                    WirePendingState::Pending(at) => P::Pending { expires_at: TimeMs(at) },
+                    WirePendingState::Posted(by) => P::Posted { by: T(by) },
+                    WirePendingState::Voided(by) => P::Voided { by: T(by) },
+                    WirePendingState::Expired(at) => P::Expired { at: TimeMs(at) },
+                };
+                (T(id), state)
+            })
+            .collect(),
+        risk: w
+            .risk
+            .into_iter()
+            .map(|r| ledger::RiskEntry {
+                transfer: T(r.transfer),
+                card: A(r.card),
+                merchant: A(r.merchant),
+                amount: Cents(r.amount),
+                shortfall: Cents(r.shortfall),
+                device: ledger::DeviceId(r.device),
+                receipt: r.receipt,
+                at: TimeMs(r.at),
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The codec against the core's own state: a tenant with a waiting room mid-sale
-    //! survives a snapshot round trip, room commands and admitted holds survive the
-    //! entry round trip, and a version-1 snapshot (before rooms) still decodes.
+    //! and a voucher ledger mid-day survives a snapshot round trip, room commands,
+    //! admitted holds and every ledger command survive the entry round trip, every
+    //! ledger reply survives as a remembered idempotent reply, and a version-1
+    //! snapshot (before rooms) and a version-2 one (before the ledger) still decode.
 
     use super::*;
     use sturmfest_core::queue::{IdentityKey, QueueId, RoomCommand, RoomConfig};
@@ -1088,7 +1495,7 @@ mod tests {
     fn a_tenant_with_a_paused_waiting_room_round_trips_through_a_snapshot() {
         let (tenant, _) = tenant_with_room();
         let bytes = encode_snapshot(&tenant.parts());
-        assert_eq!(bytes[0], 2);
+        assert_eq!(bytes[0], snapshot_format_version);
         let restored = core::Tenant::restore(decode_snapshot(&bytes).unwrap()).unwrap();
         assert_eq!(restored, tenant);
     }
@@ -1115,5 +1522,169 @@ mod tests {
         postcard::to_io(&WireParts::from(&parts), &mut v1).unwrap();
         assert_eq!(decode_snapshot(&v1).unwrap(), parts);
         assert!(matches!(decode_snapshot(&[9, 0]), Err(DecodeError::Version(9))));
+    }
+
+    // ----- the voucher ledger -----
+
+    use sturmfest_core::ledger::{
+        AccountId, AccountKind, DeviceId, LedgerCommand as L, LedgerReply, PendingState, ProgrammeId, TransferId,
+    };
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn ledger(time: i64, command: L) -> core::Envelope {
+        env(time, core::Command::Ledger(command))
+    }
+
+    /// Every ledger command variant, every account kind, and at least one of each
+    /// reply: loads, a redemption, a post for less, a void, an expiry by the
+    /// tenant's tick, a risk booking below zero, and a rejection. Odd commands carry
+    /// an idempotency key, so the tenant remembers ledger replies too.
+    fn ledger_commands() -> Vec<core::Envelope> {
+        let p = ProgrammeId(7);
+        let a = |n: u128| AccountId(n);
+        let t = |n: u128| TransferId(n);
+        let c = core::Cents;
+        let big = u128::MAX - 1;
+        let mut commands: Vec<core::Envelope> = AccountKind::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| {
+                let ceiling = (*kind == AccountKind::Card).then_some(c(15_000));
+                ledger(T0, L::CreateAccount { id: a(i as u128 + 1), programme: p, kind: *kind, ceiling })
+            })
+            .collect();
+        // Ids 1..=7 follow `AccountKind::ALL`: 1 card, 2 merchant, 3 clearing, 4 cash.
+        commands.extend([
+            ledger(T0, L::CreateAccount { id: a(big), programme: p, kind: AccountKind::Card, ceiling: Some(c(10_000)) }),
+            ledger(T0 + 1, L::Transfer { id: t(1), debit: a(3), credit: a(1), amount: c(5_000) }),
+            ledger(T0 + 2, L::Transfer { id: t(big), debit: a(4), credit: a(big), amount: c(2_000) }),
+            ledger(T0 + 3, L::Transfer { id: t(2), debit: a(1), credit: a(2), amount: c(1_250) }),
+            ledger(T0 + 4, L::Reserve { id: t(3), debit: a(1), credit: a(2), amount: c(2_000), timeout_ms: 60_000 }),
+            ledger(T0 + 5, L::Post { id: t(4), pending: t(3), amount: c(1_500) }),
+            ledger(T0 + 6, L::Reserve { id: t(5), debit: a(1), credit: a(2), amount: c(300), timeout_ms: 60_000 }),
+            ledger(T0 + 7, L::Void { id: t(6), pending: t(5) }),
+            ledger(T0 + 8, L::Reserve { id: t(7), debit: a(big), credit: a(2), amount: c(700), timeout_ms: 1_000 }),
+            ledger(T0 + 9, L::Reserve { id: t(8), debit: a(1), credit: a(2), amount: c(100), timeout_ms: 600_000 }),
+            env(T0 + 2_000, core::Command::Tick),
+            ledger(T0 + 2_001, L::BookOfflineRisk { id: t(9), card: a(1), merchant: a(2), amount: c(3_000), device: DeviceId(u64::MAX), receipt: 42 }),
+            ledger(T0 + 2_002, L::Transfer { id: t(10), debit: a(1), credit: a(2), amount: c(1) }),
+            ledger(T0 + 2_003, L::Tick),
+        ]);
+        for (i, envelope) in commands.iter_mut().enumerate() {
+            if i % 2 == 1 {
+                envelope.idempotency = Some(core::Idempotency { key: core::IdemKey(i as u128), fingerprint: 9 });
+            }
+        }
+        commands
+    }
+
+    fn tenant_with_room_and_ledger() -> (core::Tenant, Vec<core::Envelope>) {
+        let (mut tenant, mut commands) = tenant_with_room();
+        let room_time = tenant.now().0;
+        let mut rejected = Vec::new();
+        for mut envelope in ledger_commands() {
+            // After the room's commands: the tenant's clock only moves forward.
+            envelope.time = core::TimeMs(envelope.time.0 - T0 + room_time + 1);
+            if let Err(rejection) = tenant.apply(&envelope) {
+                rejected.push(rejection.code());
+            }
+            commands.push(envelope);
+        }
+        assert_eq!(rejected, ["insufficient_balance"], "only the redemption from a card below zero is refused");
+        (tenant, commands)
+    }
+
+    #[test]
+    fn every_ledger_command_round_trips_as_a_log_entry_and_replays_to_the_same_state() {
+        let commands = ledger_commands();
+        // An exhaustive match, so a new command variant fails here until it is covered.
+        let variant = |command: &L| match command {
+            L::CreateAccount { .. } => "create_account",
+            L::Transfer { .. } => "transfer",
+            L::Reserve { .. } => "reserve",
+            L::Post { .. } => "post",
+            L::Void { .. } => "void",
+            L::BookOfflineRisk { .. } => "book_offline_risk",
+            L::Tick => "tick",
+        };
+        let variants: std::collections::BTreeSet<&str> = commands
+            .iter()
+            .filter_map(|e| match &e.command {
+                core::Command::Ledger(command) => Some(variant(command)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(variants.len(), 7, "every ledger command variant is covered");
+        let mut original = core::Tenant::new();
+        let mut replayed = core::Tenant::new();
+        for envelope in commands {
+            let outcome = original.apply(&envelope);
+            let entry = LogEntry { envelope, outcome: OutcomeSummary::of(&outcome) };
+            let back = decode_entry(&encode_entry(&entry)).unwrap();
+            assert_eq!(back, entry);
+            assert!(encode_entry(&entry).len() <= entry_bytes_bound(entry.envelope.idempotency.as_ref(), &entry.envelope.command));
+            assert_eq!(OutcomeSummary::of(&replayed.apply(&back.envelope)), entry.outcome, "replay decides the same");
+        }
+        assert_eq!(replayed, original);
+        let card = original.ledger().account(AccountId(1)).unwrap();
+        assert!(card.available().0 < 0 && card.risk_shortfall.0 > 0, "the run took a card below zero by recorded risk");
+        assert!(matches!(original.ledger().pending_state(TransferId(7)), Some(PendingState::Expired { .. })));
+    }
+
+    #[test]
+    fn ledger_outcomes_summarise_the_decision() {
+        let posted = Ok(core::Reply::Ledger(LedgerReply::Posted {
+            transfer: TransferId(4),
+            pending: TransferId(3),
+            amount: core::Cents(1_500),
+            released: core::Cents(500),
+        }));
+        assert_eq!(OutcomeSummary::of(&posted), OutcomeSummary { code: "ok:ledger_posted".into(), id: 500 });
+        let refused = Err(core::Rejection::Ledger(sturmfest_core::ledger::LedgerRejection::InsufficientBalance {
+            account: AccountId(1),
+        }));
+        assert_eq!(OutcomeSummary::of(&refused), OutcomeSummary { code: "insufficient_balance".into(), id: 0 });
+    }
+
+    #[test]
+    fn a_tenant_with_a_voucher_ledger_round_trips_through_a_version_3_snapshot() {
+        let (tenant, _) = tenant_with_room_and_ledger();
+        let parts = tenant.parts();
+        assert!(parts.ledger.accounts.len() == 8 && parts.ledger.risk.len() == 1, "{:?}", parts.ledger);
+        assert!(parts.ledger.pending.iter().any(|(_, s)| matches!(s, PendingState::Pending { .. })), "one still pending");
+        let remembered_ledger_replies =
+            parts.idempotency.iter().filter(|(_, e)| matches!(e.reply, core::Reply::Ledger(_))).count();
+        assert!(remembered_ledger_replies >= 6, "{remembered_ledger_replies}");
+        let bytes = encode_snapshot(&parts);
+        assert_eq!(bytes[0], 3);
+        let decoded = decode_snapshot(&bytes).unwrap();
+        assert_eq!(decoded, parts);
+        let restored = core::Tenant::restore(decoded).unwrap();
+        assert_eq!(restored, tenant);
+        for account in tenant.ledger().accounts() {
+            assert_eq!(restored.ledger().account(account.id), Some(account));
+        }
+        assert!(matches!(decode_snapshot(&bytes[..bytes.len() - 1]), Err(DecodeError::Malformed(_))), "a cut ledger");
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(decode_snapshot(&longer), Err(DecodeError::Malformed(_))), "bytes after the ledger");
+    }
+
+    #[test]
+    fn a_version_2_snapshot_with_rooms_and_no_ledger_still_decodes() {
+        let (tenant, _) = tenant_with_room();
+        let parts = tenant.parts();
+        assert!(!parts.rooms.is_empty());
+        let mut v2 = vec![2u8];
+        postcard::to_io(&WireParts::from(&parts), &mut v2).unwrap();
+        let rooms: Vec<WireRoom> = parts.rooms.iter().map(|(event, seed, room)| room_to(*event, *seed, room)).collect();
+        postcard::to_io(&rooms, &mut v2).unwrap();
+        let decoded = decode_snapshot(&v2).unwrap();
+        assert_eq!(decoded, parts, "rooms back, ledger empty");
+        assert_eq!(core::Tenant::restore(decoded).unwrap(), tenant);
+        // The same body labelled 3 lacks its ledger, and is refused rather than guessed at.
+        v2[0] = 3;
+        assert!(matches!(decode_snapshot(&v2), Err(DecodeError::Malformed(_))));
     }
 }

@@ -19,7 +19,7 @@ macro_rules! ensure {
 }
 
 /// `[debits_posted, credits_posted, debits_pending, credits_pending]` of one account.
-type Sums = [i64; 4];
+pub(super) type Sums = [i64; 4];
 
 impl Ledger {
     /// Panics with the broken invariant; a broken invariant is a bug, never input.
@@ -82,7 +82,7 @@ impl Ledger {
     }
 
     /// The four sums of every account as the history and reservation states say.
-    fn recompute(&self) -> Result<BTreeMap<AccountId, Sums>, String> {
+    pub(super) fn recompute(&self) -> Result<BTreeMap<AccountId, Sums>, String> {
         let mut sums: BTreeMap<AccountId, Sums> = BTreeMap::new();
         let mut add = |debit: AccountId, credit: AccountId, amount: i64, offset: usize| {
             sums.entry(debit).or_default()[offset] += amount;

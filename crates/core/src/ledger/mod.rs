@@ -3,7 +3,9 @@
 //! `Ledger::apply(&LedgerEnvelope) -> Result<LedgerReply, LedgerRejection>` is the only
 //! way its state changes. Like the ticketing core it is pure: time arrives in the
 //! envelope, every id is chosen by the client, and every iterated collection is ordered.
-//! It is not yet part of `Tenant`; a later slice routes voucher commands to it.
+//! It is part of `Tenant` (one ledger per tenant, programmes inside it): the tenant's
+//! `Command::Ledger` routes here with the tenant's time, and `Ledger::parts` /
+//! `Ledger::restore` put it into the tenant's snapshot.
 //!
 //! # The model
 //!
@@ -52,8 +54,10 @@
 
 mod check;
 pub mod limits;
+mod parts;
 mod state;
 
+pub use parts::LedgerParts;
 pub use state::{Ledger, LedgerOutcome};
 
 use crate::ids::{Cents, TimeMs};

@@ -15,7 +15,8 @@
 //! the rejection with its fields) and every account's four sums, risk and reservation
 //! state; and replaying the recorded commands into a fresh ledger gives equal replies
 //! and an equal ledger. A guard test proves the workload reaches every reply and every
-//! reachable rejection, so the properties cannot pass vacuously.
+//! reachable rejection, so the properties cannot pass vacuously. `vouchers.rs` runs
+//! the same workload (`step`, `run`) through the tenant.
 //!
 //! The script language (`#` starts a comment; a line without `at` keeps the time):
 //!
@@ -716,7 +717,7 @@ enum Advance {
 }
 
 #[derive(Clone, Debug)]
-struct Step {
+pub(crate) struct Step {
     advance: Advance,
     /// Now and then the invalid transfer id 0.
     zero_id: bool,
@@ -776,7 +777,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn step() -> impl Strategy<Value = Step> {
+pub(crate) fn step() -> impl Strategy<Value = Step> {
     let advance = prop_oneof![
         4 => Just(Advance::None),
         8 => (0u16..5_000).prop_map(Advance::Small),
@@ -935,7 +936,7 @@ fn rules(kind: AccountKind) -> (bool, bool) {
     }
 }
 
-type Reply = LedgerOutcome;
+pub(crate) type Reply = LedgerOutcome;
 
 impl Model {
     fn next_expiry(&self) -> Option<i64> {
@@ -1223,7 +1224,7 @@ fn setup() -> Vec<LedgerEnvelope> {
 }
 
 /// Drives one run, checking the invariants and the model after every command.
-fn run(steps: &[Step]) -> (Ledger, Vec<LedgerEnvelope>, Vec<Reply>) {
+pub(crate) fn run(steps: &[Step]) -> (Ledger, Vec<LedgerEnvelope>, Vec<Reply>) {
     let mut ledger = Ledger::new();
     let mut model = Model::default();
     let mut driver = Driver { now: START_MS, next_id: 0, sent: Vec::new(), reservations: Vec::new() };

@@ -3,7 +3,8 @@
 //! readable text scripts checked against inline snapshots, `props` throws random
 //! command sequences at it and checks every reply against an independent auditor,
 //! replay and snapshot restore, `queue` does both for the waiting room, and `tidy`
-//! keeps the workspace's house rules.
+//! keeps the workspace's house rules. `vouchers` runs the ledger inside the tenant:
+//! through `Tenant::apply`, snapshots and replay.
 
 mod ledger;
 mod props;
@@ -11,3 +12,4 @@ mod queue;
 mod rooms;
 mod scenario;
 mod tidy;
+mod vouchers;

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use sturmfest_core as core;
+use sturmfest_core::ledger::LedgerRejection;
 
 use crate::http::dto::time_string;
 use crate::pow::PowError;
@@ -113,6 +114,7 @@ impl Problem {
                 (StatusCode::FORBIDDEN, "Admission from the waiting room required")
             }
             Room(_) => (StatusCode::CONFLICT, "Waiting room"),
+            Ledger(rejection) => ledger_status(rejection),
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed"),
         };
         let mut problem = Problem::new(status, r.code(), title, r.detail());
@@ -130,9 +132,33 @@ impl Problem {
             HoldAlreadyConfirmed { order } => problem = problem.with("order_id", json!(order.0)),
             QuotaExhausted { channel } => problem = problem.with("channel", json!(channel.code())),
             HoldTooLarge { max } | CustomerLimitReached { max } => problem = problem.with("max", json!(max)),
+            // Account ids are u128: a string, as JSON numbers lose precision past 2^53.
+            Ledger(LedgerRejection::InsufficientBalance { account } | LedgerRejection::CeilingExceeded { account }) => {
+                problem = problem.with("account", json!(account.0.to_string()));
+            }
             _ => {}
         }
         problem
+    }
+}
+
+/// A voucher-ledger rejection: a named account or reservation missing is 404; a
+/// conflict with current balances, limits or a reservation's state (or a reused id)
+/// is 409; an expired reservation is gone (410, like an ended hold); a request that
+/// can never succeed as written is 422.
+fn ledger_status(r: &LedgerRejection) -> (StatusCode, &'static str) {
+    use LedgerRejection::*;
+    match r {
+        DebitAccountNotFound | CreditAccountNotFound | PendingNotFound => (StatusCode::NOT_FOUND, "Not found"),
+        InsufficientBalance { .. } | CeilingExceeded { .. } | RiskLimitExceeded => (StatusCode::CONFLICT, "Balance limit"),
+        AccountIdReused | TransferIdReused => (StatusCode::CONFLICT, "Id already used"),
+        PendingAlreadyPosted | PendingAlreadyVoided => (StatusCode::CONFLICT, "Already done"),
+        PendingExpired => (StatusCode::GONE, "Reservation has expired"),
+        TooManyAccounts | TooManyTransfers | TooManyPendings => (StatusCode::CONFLICT, "Not available"),
+        AccountIdInvalid | CeilingInvalid | TransferIdInvalid | AccountsSame | RiskDebitNotCard | RiskCreditNotMerchant
+        | ProgrammesDiffer | AmountInvalid | TimeoutInvalid | TransferNotPending | AmountExceedsPending => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed")
+        }
     }
 }
 
@@ -198,5 +224,36 @@ impl IntoResponse for Problem {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Ledger rejections map to the statuses a till can act on: 409 to show the card's
+    //! balance, 404 for a mistyped card, 410 for a reservation that ran out, 422 for a
+    //! request to fix; the code is always the ledger's own.
+
+    use super::*;
+    use sturmfest_core::ledger::AccountId;
+
+    #[test]
+    fn ledger_rejections_map_to_statuses_and_keep_their_codes() {
+        let account = AccountId(u128::MAX);
+        let cases = [
+            (LedgerRejection::InsufficientBalance { account }, StatusCode::CONFLICT),
+            (LedgerRejection::CeilingExceeded { account }, StatusCode::CONFLICT),
+            (LedgerRejection::TransferIdReused, StatusCode::CONFLICT),
+            (LedgerRejection::DebitAccountNotFound, StatusCode::NOT_FOUND),
+            (LedgerRejection::PendingNotFound, StatusCode::NOT_FOUND),
+            (LedgerRejection::PendingExpired, StatusCode::GONE),
+            (LedgerRejection::AmountInvalid, StatusCode::UNPROCESSABLE_ENTITY),
+            (LedgerRejection::ProgrammesDiffer, StatusCode::UNPROCESSABLE_ENTITY),
+        ];
+        for (rejection, status) in cases {
+            let problem = Problem::from_rejection(&core::Rejection::Ledger(rejection));
+            assert_eq!((problem.status, problem.code), (status, rejection.code()), "{rejection:?}");
+        }
+        let problem = Problem::from_rejection(&core::Rejection::Ledger(LedgerRejection::InsufficientBalance { account }));
+        assert_eq!(problem.extra["account"], json!(u128::MAX.to_string()), "the full id, as a string");
     }
 }

@@ -461,9 +461,11 @@ impl Auditor {
             Command::Tick => {
                 ensure!(*outcome == Ok(Reply::Ticked { expired }), "tick: {outcome:?}, expected {expired} expired")
             }
-            // The simulator's workload has no waiting rooms (their own model checks
-            // them, crates/core/tests/it/queue.rs and rooms.rs).
+            // The simulator's workload has no waiting rooms and no vouchers (their own
+            // models check them: crates/core/tests/it/queue.rs, rooms.rs, ledger.rs
+            // and vouchers.rs; committer.rs takes the ledger through a real store).
             Command::CreateRoom { .. } | Command::Room { .. } => ensure!(false, "the workload sends no room commands"),
+            Command::Ledger(_) => ensure!(false, "the workload sends no ledger commands"),
         }
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, outcome) {
             self.remembered.insert(idem.key, (idem.fingerprint, reply.clone()));
