@@ -16,5 +16,6 @@ pub mod pow;
 pub mod ratelimit;
 pub mod runtime;
 pub mod tenants;
+pub mod tickets;
 pub mod views;
 pub mod web;

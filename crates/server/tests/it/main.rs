@@ -3,7 +3,8 @@
 //! format, signed credentials, the waiting room's fair draw, its proof of work and
 //! rate limits, outgoing mail over real SMTP to an in-process sink
 //! (`support::smtp_sink`), e-mail identity verification, the server-rendered pages,
-//! and the deterministic simulator of the commit path.
+//! signed tickets with their QR codes and PDFs (read back with poppler), and the
+//! deterministic simulator of the commit path.
 
 mod api;
 mod committer;
@@ -16,3 +17,4 @@ mod pow;
 mod ratelimit;
 mod sim;
 mod support;
+mod tickets;
