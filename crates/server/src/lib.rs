@@ -16,6 +16,7 @@ pub mod pow;
 pub mod ratelimit;
 pub mod runtime;
 pub mod tenants;
+pub mod tickets;
 pub mod views;
 pub mod waiting;
 pub mod web;

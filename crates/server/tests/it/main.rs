@@ -3,8 +3,9 @@
 //! format, signed credentials, the waiting room's fair draw, its proof of work and
 //! rate limits, outgoing mail over real SMTP to an in-process sink
 //! (`support::smtp_sink`), e-mail identity verification, the server-rendered pages
-//! and the waiting page in headless Chromium (`browser`), and the deterministic
-//! simulator of the commit path.
+//! and the waiting page in headless Chromium (`browser`), signed tickets with their
+//! QR codes and PDFs (read back with poppler), and the deterministic simulator of
+//! the commit path.
 
 mod api;
 mod browser;
@@ -19,3 +20,4 @@ mod ratelimit;
 mod room;
 mod sim;
 mod support;
+mod tickets;
