@@ -9,6 +9,8 @@
 //! Both must exit 0 and print their checks; a violation exits non-zero, which the
 //! generator's own unit tests provoke for the order check.
 
+#![allow(non_upper_case_globals)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
