@@ -58,6 +58,9 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     sturmfest_server::node::serve(listener, opened.state.clone(), crate::config::shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
+    // `close` waits for the writers, and a writer ends only when every handle to its
+    // shard is gone: this one too, or SIGTERM would hang the demo here.
+    drop(shard);
     opened.close().await;
     Ok(())
 }
