@@ -2,7 +2,8 @@
 # Measures everything BENCHMARKS.md reports, side by side in one run on this
 # machine: core apply rate, durable commit rate (SQLite, fsync), the bare hyper
 # ceiling vs. the availability endpoint, and flash sales over HTTP (the demo arena,
-# and a 150,000-place stadium so the order rate is a steady state, not a burst).
+# and a 150,000-place stadium so the order rate is a steady state, not a burst), and
+# the waiting room (queue memory in the core, the rush through the room, status polls).
 # Usage: bash bench/run.sh > bench/last-run.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/rel}"
 BIN="$CARGO_TARGET_DIR/release/sturmfest"
 PORT_HELLO=18401
 PORT_API=18402
+PORT_RUSH=18403
 WORK=$(mktemp -d)
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"; }
 PIDS=()
@@ -59,3 +61,22 @@ END=$(date +%s.%N)
 grep -o 'tenant recovered.*' "$WORK/serve.err" | sed 's/\x1b\[[0-9;]*m//g'
 echo "serving again after $(python3 -c "print(round($END - $START, 3))") s"
 "$BIN" verify --data-dir "$WORK/demo" 2>/dev/null
+
+echo "== waiting room in the core: a million fans joined and drawn (counting allocator)"
+cargo bench -q -p sturmfest-core --bench queue 2>&1 | grep -v '^$'
+
+echo "== the rush: 50,000 fans through the waiting room, demo arena, box office alongside"
+# Proof of work at its cheapest and without the rise a long line brings: the load
+# generator solves every fan's challenge on the same two cores as the server.
+STURMFEST_POW_BASE_BITS=12 STURMFEST_POW_BITS_MAX=12 \
+  "$BIN" demo --data-dir "$WORK/rush" --listen 127.0.0.1:$PORT_RUSH > "$WORK/rush.out" 2> "$WORK/rush.err" & PIDS+=($!)
+RUSH_PID=$!
+for _ in $(seq 50); do grep -q listening "$WORK/rush.out" 2>/dev/null && break; sleep 0.2; done
+RUSH_TOKEN=$(grep -o 'sft_[0-9a-f]*' "$WORK/rush.out" | head -1)
+"$BIN" load rush --url http://127.0.0.1:$PORT_RUSH --tenant demo --token "$RUSH_TOKEN" --server-pid "$RUSH_PID" 2>/dev/null
+
+echo "== status polls: 50,000 fans queued, their places polled round-robin, 64 connections, 10 s"
+"$BIN" load rush --url http://127.0.0.1:$PORT_RUSH --tenant demo --token "$RUSH_TOKEN" --server-pid "$RUSH_PID" \
+  --polls-only --fans 50000 --opens-in 45 --poll-seconds 10 --concurrency 64 2>/dev/null
+echo "-- availability on the same server, for the ratio"
+"$BIN" load get --url http://127.0.0.1:$PORT_RUSH/api/v1/demo/events/0/availability --concurrency 64 --seconds 5

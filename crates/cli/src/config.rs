@@ -34,6 +34,8 @@ pub struct Settings {
     pub base_url: String,
     /// Proof-of-work difficulty of the waiting room when calm (12–24 bits).
     pub pow_base_bits: u32,
+    /// The most a long line raises that difficulty to (12–24 bits, default 24).
+    pub pow_bits_max: u32,
     /// The SMTP relay (docs/MAIL.md); without it e-mail addresses cannot be verified.
     pub mail: Option<sturmfest_server::mail::MailConfig>,
 }
@@ -49,6 +51,7 @@ impl Default for Settings {
             snapshot_interval_records: shard.snapshot_interval_records,
             base_url: "http://127.0.0.1:8080".into(),
             pow_base_bits: sturmfest_server::waiting::pow_base_bits_default,
+            pow_bits_max: sturmfest_server::pow::difficulty_bits_max,
             mail: None,
         }
     }
@@ -87,7 +90,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
             None
         }
     };
-    let options = sturmfest_server::node::NodeOptions { outbox, base_url: settings.base_url.clone(), pow_base_bits: settings.pow_base_bits };
+    let options = sturmfest_server::node::NodeOptions {
+        outbox,
+        base_url: settings.base_url.clone(),
+        pow_base_bits: settings.pow_base_bits,
+        pow_bits_max: settings.pow_bits_max,
+    };
     let opened =
         sturmfest_server::node::open_with(&settings.data_dir, settings.shard(), options).await.map_err(|e| e.to_string())?;
     for (tenant, report) in &opened.reports {

@@ -20,6 +20,14 @@ pub struct DemoArgs {
     pub data_dir: PathBuf,
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Proof-of-work difficulty of the waiting room when calm (12–24 bits); the
+    /// same setting `serve` reads.
+    #[arg(long, env = "STURMFEST_POW_BASE_BITS", default_value_t = sturmfest_server::waiting::pow_base_bits_default)]
+    pub pow_base_bits: u32,
+    /// The most a long line raises the difficulty to (12–24 bits). `sturmfest load
+    /// rush` plays every fan on one machine and runs the demo with this at the base.
+    #[arg(long, env = "STURMFEST_POW_BITS_MAX", default_value_t = sturmfest_server::pow::difficulty_bits_max)]
+    pub pow_bits_max: u32,
 }
 
 pub async fn run(args: DemoArgs) -> Result<(), String> {
@@ -30,7 +38,13 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         None => registry.add(demo_tenant, club_name).map_err(|e| e.to_string())?,
     };
     registry.save(&args.data_dir).map_err(|e| e.to_string())?;
-    let opened = sturmfest_server::node::open(&args.data_dir, Default::default()).await.map_err(|e| e.to_string())?;
+    let options = sturmfest_server::node::NodeOptions {
+        pow_base_bits: args.pow_base_bits,
+        pow_bits_max: args.pow_bits_max,
+        ..Default::default()
+    };
+    let opened =
+        sturmfest_server::node::open_with(&args.data_dir, Default::default(), options).await.map_err(|e| e.to_string())?;
     let shard = opened.state.tenants[demo_tenant].shard.clone();
     let fresh = shard.read(|t| t.venues().is_empty()).await.map_err(|e| e.to_string())?;
     if fresh {
@@ -44,6 +58,9 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     sturmfest_server::node::serve(listener, opened.state.clone(), crate::config::shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
+    // `close` waits for the writers, and a writer ends only when every handle to its
+    // shard is gone: this one too, or SIGTERM would hang the demo here.
+    drop(shard);
     opened.close().await;
     Ok(())
 }

@@ -43,6 +43,10 @@ pub struct Opened {
 pub struct NodeOptions {
     /// Proof-of-work difficulty of the waiting room when calm.
     pub pow_base_bits: u32,
+    /// Ceiling of the difficulty the line's length raises (12–24 bits; 24 is the
+    /// protocol's own cap). A load test that plays tens of thousands of fans on one
+    /// machine sets it to the base, since it must pay every fan's work on its own cores.
+    pub pow_bits_max: u32,
     /// The mail relay's outbox; without one, e-mail addresses cannot be verified.
     pub outbox: Option<crate::mail::Outbox>,
     /// Where fans reach this node (links in e-mails), e.g. `https://tickets.example`.
@@ -51,7 +55,11 @@ pub struct NodeOptions {
 
 impl Default for NodeOptions {
     fn default() -> NodeOptions {
-        NodeOptions { pow_base_bits: crate::waiting::pow_base_bits_default, outbox: None, base_url: "http://127.0.0.1:8080".into() }
+        NodeOptions {
+            pow_base_bits: crate::waiting::pow_base_bits_default,
+            pow_bits_max: crate::pow::difficulty_bits_max,
+            outbox: None,
+            base_url: "http://127.0.0.1:8080".into() }
     }
 }
 
@@ -102,7 +110,9 @@ pub async fn open_with(data_dir: &Path, shard_config: ShardConfig, options: Node
             crate::identity::Verifications::new(&config.slug, credentials.clone(), settings, outbox)
         });
         let pow_secret = credentials.keyed_digest(b"pow\0", b"");
-        let room = Arc::new(crate::waiting::RoomServices::new(pow_secret, options.pow_base_bits, verifications));
+        let mut services = crate::waiting::RoomServices::new(pow_secret, options.pow_base_bits, verifications);
+        services.pow_bits_max = options.pow_bits_max;
+        let room = Arc::new(services);
         drivers.push(tokio::spawn(crate::waiting::drive(shard.clone(), room.clone())));
         tenants.insert(
             config.slug.clone(),

@@ -88,6 +88,8 @@ pub struct RoomServices {
     pub pow_secret: [u8; 32],
     /// Difficulty when calm; `pow::difficulty_bits` raises it with the line.
     pub pow_base_bits: u32,
+    /// The most the line's length may raise it to (`NodeOptions::pow_bits_max`).
+    pub pow_bits_max: u32,
     pub spent: SpentChallenges,
     pub limits: Limits,
     /// `None` when the node has no mail relay configured: no identities can be
@@ -102,6 +104,7 @@ impl RoomServices {
         RoomServices {
             pow_secret,
             pow_base_bits: base_bits,
+            pow_bits_max: crate::pow::difficulty_bits_max,
             spent: SpentChallenges::new(spent_challenges_max),
             limits: Limits::new(LimitsConfig::default()),
             verifications: verifications.map(Mutex::new),

@@ -68,15 +68,15 @@ pub struct FlashSaleArgs {
 /// A fan tries at most this many holds (after seat_unavailable, sold_out, ...).
 const fan_hold_attempts_max: u32 = 6;
 /// One request is sent at most this often (503 with Retry-After, broken connection).
-const call_attempts_max: u32 = 4;
+pub(super) const call_attempts_max: u32 = 4;
 /// Retry-After is honoured up to this; a longer one ends the fan's attempt.
-const retry_after_secs_max: u64 = 2;
+pub(super) const retry_after_secs_max: u64 = 2;
 /// A fan that sees no free place but live holds re-reads availability this often,
 /// since abandoned holds come back; then it leaves.
 const fan_waits_max: u32 = 3;
 const fan_wait_ms: u64 = 200;
 /// Availability is cacheable for 1 s; the final read waits it out.
-const availability_cache_ms: u64 = 1_100;
+pub(super) const availability_cache_ms: u64 = 1_100;
 const orders_page_limit: u32 = 500;
 const orders_pages_max: u32 = 100_000;
 const quantity_max: u32 = 4;
@@ -185,22 +185,22 @@ impl SeatMap {
     }
 }
 
-fn id_of(v: &Value) -> Option<u32> {
+pub(super) fn id_of(v: &Value) -> Option<u32> {
     v.as_u64().or_else(|| v.get("id").and_then(Value::as_u64)).map(|n| n as u32)
 }
 
 /// The parts of `GET /events/{event}/availability` the fans use.
 #[derive(Clone, Debug, Default)]
-struct Availability {
-    counts: Counts,
+pub(super) struct Availability {
+    pub(super) counts: Counts,
     /// (category id, free) of seated categories.
-    seated: Vec<(u32, u64)>,
-    blocks: Vec<(u32, u64)>,
-    areas: Vec<(u32, u64)>,
+    pub(super) seated: Vec<(u32, u64)>,
+    pub(super) blocks: Vec<(u32, u64)>,
+    pub(super) areas: Vec<(u32, u64)>,
 }
 
 impl Availability {
-    fn parse(v: &Value) -> Result<Availability, String> {
+    pub(super) fn parse(v: &Value) -> Result<Availability, String> {
         let n = |field: &str| {
             v.get(field).and_then(Value::as_u64).ok_or_else(|| format!("availability without numeric {field:?}: {v}"))
         };
@@ -220,7 +220,7 @@ impl Availability {
         Ok(Availability { counts, seated, blocks: pairs("blocks", &|_| true), areas: pairs("areas", &|_| true) })
     }
 
-    fn sold_out(&self) -> bool {
+    pub(super) fn sold_out(&self) -> bool {
         self.counts.free == 0 && self.counts.held == 0
     }
 }
@@ -581,15 +581,15 @@ fn unavailable_seat(problem: &Value) -> Option<u32> {
 }
 
 /// Admin and setup calls: one connection, no statistics, any non-2xx is fatal.
-struct Admin {
-    conn: Conn,
-    token: String,
-    run: String,
-    keys: u64,
+pub(super) struct Admin {
+    pub(super) conn: Conn,
+    pub(super) token: String,
+    pub(super) run: String,
+    pub(super) keys: u64,
 }
 
 impl Admin {
-    async fn call(&mut self, method: Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+    pub(super) async fn call(&mut self, method: Method, path: &str, body: Option<Value>) -> Result<Value, String> {
         let mutating = method != Method::GET;
         self.keys += 1;
         let key = format!("lg-{}-admin-{}", self.run, self.keys);
@@ -623,10 +623,24 @@ impl Admin {
     }
 }
 
+/// When a fresh event's sale opens and what the box office may sell of it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SalePlan {
+    /// Seconds since the Unix epoch.
+    pub(super) opens_at_secs: i64,
+    pub(super) box_office_quota: Option<u32>,
+}
+
 /// The request body for a fresh event: every block in seated categories (split in
 /// two when there are several, so best_available has a choice), each standing area
-/// its own category, the sale window open from a minute ago for a week.
-fn event_body(venue_id: u32, venue: &Value, run: &str, hold_secs: u64) -> Result<(Value, usize), String> {
+/// its own category, the sale window from `plan.opens_at_secs` for a week.
+pub(super) fn event_body(
+    venue_id: u32,
+    venue: &Value,
+    run: &str,
+    hold_secs: u64,
+    plan: SalePlan,
+) -> Result<(Value, usize), String> {
     let ids = |field: &str| -> Vec<u32> {
         venue
             .get(field)
@@ -664,10 +678,10 @@ fn event_body(venue_id: u32, venue: &Value, run: &str, hold_secs: u64) -> Result
         "name": format!("Lasttest {run}"),
         "venue": venue_id,
         "starts_at": at(now + week),
-        "sale_opens_at": at(now - 60),
-        "sale_closes_at": at(now + week),
+        "sale_opens_at": at(plan.opens_at_secs),
+        "sale_closes_at": at(now.max(plan.opens_at_secs) + week),
         "categories": categories,
-        "quotas": {"online": null, "box_office": null, "reserved": null},
+        "quotas": {"online": null, "box_office": plan.box_office_quota, "reserved": null},
         "hold_duration_secs": hold_secs.clamp(30, 600),
         "order_tickets_max": 8,
         "customer_tickets_max": 8,
@@ -676,7 +690,7 @@ fn event_body(venue_id: u32, venue: &Value, run: &str, hold_secs: u64) -> Result
 }
 
 /// Tariff counts per category id and per standing area, from the event detail.
-fn tariffs(detail: &Value) -> (HashMap<u32, u32>, HashMap<u32, u32>) {
+pub(super) fn tariffs(detail: &Value) -> (HashMap<u32, u32>, HashMap<u32, u32>) {
     let mut by_category = HashMap::new();
     let mut by_area = HashMap::new();
     for (i, c) in detail.get("categories").and_then(Value::as_array).into_iter().flatten().enumerate() {
@@ -691,7 +705,7 @@ fn tariffs(detail: &Value) -> (HashMap<u32, u32>, HashMap<u32, u32>) {
 }
 
 /// Standing capacity per area, when the seat list or venue states it.
-fn area_capacities(seats: &Value, venue: Option<&Value>) -> BTreeMap<u32, u32> {
+pub(super) fn area_capacities(seats: &Value, venue: Option<&Value>) -> BTreeMap<u32, u32> {
     let mut out = BTreeMap::new();
     let lists = [seats.get("areas"), venue.and_then(|v| v.get("areas")), venue.and_then(|v| v.get("standing"))];
     for list in lists.into_iter().flatten() {
@@ -718,7 +732,8 @@ pub async fn run(args: FlashSaleArgs) -> Result<(), String> {
         Some(event) => event,
         None => {
             let v = admin.call(Method::GET, &format!("{base}/venues/{}", args.venue), None).await?;
-            let (body, _) = event_body(args.venue, &v, &run, args.hold_secs)?;
+            let plan = SalePlan { opens_at_secs: jiff::Timestamp::now().as_second() - 60, box_office_quota: None };
+            let (body, _) = event_body(args.venue, &v, &run, args.hold_secs, plan)?;
             venue = Some(v);
             let created = admin.call(Method::POST, &format!("{base}/events"), Some(body)).await?;
             // docs/API.md names the field `event`; accept `id` too, as the server sends.
@@ -913,7 +928,12 @@ pub async fn run(args: FlashSaleArgs) -> Result<(), String> {
 }
 
 /// Every order of the event, following `next_after` until it is null.
-async fn read_orders(admin: &mut Admin, base: &str, event: u32, stats: &mut Stats) -> Result<Vec<OrderRecord>, String> {
+pub(super) async fn read_orders(
+    admin: &mut Admin,
+    base: &str,
+    event: u32,
+    stats: &mut Stats,
+) -> Result<Vec<OrderRecord>, String> {
     let mut orders = Vec::new();
     let mut after: Option<u64> = None;
     for _ in 0..orders_pages_max {
@@ -1003,7 +1023,9 @@ mod tests {
     #[test]
     fn a_fresh_event_puts_every_block_and_area_on_sale() {
         let venue = json!({"blocks": [{"id": 0}, {"id": 1}, {"id": 2}], "areas": [{"id": 0, "capacity": 100}]});
-        let (body, categories) = event_body(0, &venue, "r", 5).unwrap();
+        let plan = SalePlan { opens_at_secs: 1_800_000_000, box_office_quota: Some(500) };
+        let (body, categories) = event_body(0, &venue, "r", 5, plan).unwrap();
+        assert_eq!(body["quotas"]["box_office"], json!(500));
         assert_eq!(categories, 3);
         assert_eq!(body["categories"][0]["blocks"], json!([0]));
         assert_eq!(body["categories"][1]["blocks"], json!([1, 2]));

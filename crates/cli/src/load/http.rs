@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// A request that does not finish within this is counted as a timeout; the server
 /// promises 503 + Retry-After under overload, never a hang.
@@ -95,13 +95,22 @@ pub struct Headers<'a> {
 /// One keep-alive connection; `send` reconnects when the previous one broke.
 pub struct Conn {
     authority: String,
+    /// The local address to connect from; `None` lets the kernel pick.
+    source: Option<std::net::IpAddr>,
     sender: Option<SendRequest<Full<Bytes>>>,
     pub reconnects: u64,
 }
 
 impl Conn {
     pub fn new(authority: &str) -> Conn {
-        Conn { authority: authority.to_string(), sender: None, reconnects: 0 }
+        Conn { authority: authority.to_string(), source: None, sender: None, reconnects: 0 }
+    }
+
+    /// A connection from a chosen local address, e.g. one of the many loopback
+    /// addresses (127.0.0.0/8), so a server that limits per client IP sees many
+    /// clients the way it would in the field.
+    pub fn from_source(authority: &str, source: std::net::IpAddr) -> Conn {
+        Conn { source: Some(source), ..Conn::new(authority) }
     }
 
     async fn connect(&mut self) -> Result<(), Failure> {
@@ -110,7 +119,7 @@ impl Conn {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
             }
-            match open(&self.authority).await {
+            match open(&self.authority, self.source).await {
                 Ok(sender) => {
                     self.sender = Some(sender);
                     return Ok(());
@@ -182,8 +191,20 @@ impl Conn {
     }
 }
 
-async fn open(authority: &str) -> Result<SendRequest<Full<Bytes>>, String> {
-    let stream = TcpStream::connect(authority).await.map_err(|e| format!("{authority}: {e}"))?;
+async fn open(authority: &str, source: Option<std::net::IpAddr>) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = match source {
+        None => TcpStream::connect(authority).await.map_err(|e| format!("{authority}: {e}"))?,
+        Some(source) => {
+            let remote = tokio::net::lookup_host(authority)
+                .await
+                .map_err(|e| format!("{authority}: {e}"))?
+                .find(|a| a.is_ipv4() == source.is_ipv4())
+                .ok_or_else(|| format!("{authority}: no address of the family of {source}"))?;
+            let socket = if source.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(|e| e.to_string())?;
+            socket.bind(std::net::SocketAddr::new(source, 0)).map_err(|e| format!("bind {source}: {e}"))?;
+            socket.connect(remote).await.map_err(|e| format!("{authority} from {source}: {e}"))?
+        }
+    };
     // Requests are small and latency is what we measure: do not let Nagle batch them.
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let (sender, connection) =

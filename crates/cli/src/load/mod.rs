@@ -1,8 +1,11 @@
 //! `sturmfest load`: the load generator — a seeded flash sale that verifies what it
-//! bought, a plain GET hammer, and a bare hyper "hello" server as the ceiling.
+//! bought, the rush through the waiting room (checked against the published draw),
+//! a plain GET hammer, and a bare hyper "hello" server as the ceiling.
 //!
 //! Everything goes through real sockets and the public HTTP contract (docs/API.md);
-//! nothing here links the server's internals, so it measures what a client sees.
+//! nothing here links the server's internals, so it measures what a client sees —
+//! except the proof-of-work solver and the draw check, the very code a fan's client
+//! and an auditor would run (docs/POW.md, docs/DRAW.md).
 
 // Limits are named with their unit last (`request_timeout_ms`), as in the core.
 #![allow(non_upper_case_globals)]
@@ -11,12 +14,14 @@ mod flash_sale;
 mod get;
 mod hello;
 mod http;
+mod rush;
 mod stats;
 mod verify;
 
 pub use flash_sale::FlashSaleArgs;
 pub use get::GetArgs;
 pub use hello::HelloArgs;
+pub use rush::RushArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct LoadArgs {
@@ -28,6 +33,10 @@ pub struct LoadArgs {
 pub enum Scenario {
     /// Fans race for one event's seats; then every order is read back and checked.
     FlashSale(FlashSaleArgs),
+    /// The club's sale behind its waiting room: fans join with work before and after
+    /// the opening, wait, buy; the box office sells alongside; orders, the draw and
+    /// the admission order are checked afterwards.
+    Rush(RushArgs),
     /// Hammer one GET URL over keep-alive connections and report latency.
     Get(GetArgs),
     /// A bare hyper "hello" server: the ceiling for the other measurements.
@@ -39,6 +48,7 @@ pub enum Scenario {
 pub async fn run(args: LoadArgs) -> Result<(), String> {
     match args.scenario {
         Scenario::FlashSale(a) => flash_sale::run(a).await,
+        Scenario::Rush(a) => rush::run(a).await,
         Scenario::Get(a) => get::run(a).await,
         Scenario::Hello(a) => hello::run(a).await,
     }

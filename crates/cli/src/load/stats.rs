@@ -22,11 +22,28 @@ pub enum Kind {
     Confirm,
     OrdersRead,
     Get,
+    /// The waiting room: identities issued, challenges, joins, status polls, the draw.
+    Identity,
+    Challenge,
+    Join,
+    Status,
+    Draw,
 }
 
 impl Kind {
-    pub const all: [Kind; 6] =
-        [Kind::Availability, Kind::Hold, Kind::Release, Kind::Confirm, Kind::OrdersRead, Kind::Get];
+    pub const all: [Kind; 11] = [
+        Kind::Availability,
+        Kind::Hold,
+        Kind::Release,
+        Kind::Confirm,
+        Kind::OrdersRead,
+        Kind::Get,
+        Kind::Identity,
+        Kind::Challenge,
+        Kind::Join,
+        Kind::Status,
+        Kind::Draw,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +53,11 @@ impl Kind {
             Kind::Confirm => "confirm",
             Kind::OrdersRead => "orders-read",
             Kind::Get => "get",
+            Kind::Identity => "identity-issue",
+            Kind::Challenge => "challenge",
+            Kind::Join => "join",
+            Kind::Status => "status",
+            Kind::Draw => "draw",
         }
     }
 

@@ -4,4 +4,5 @@
 
 mod crash;
 mod disk_failure;
+mod rush;
 mod verify_draw;

@@ -267,7 +267,8 @@ pub async fn challenge(
     let rate = handle.room.rate(event).admitted_per_sec.max(1.0);
     let joins = handle.room.spent.len() as f64 / 180.0;
     let load_percent = ((joins / rate) * 100.0).min(f64::from(u32::MAX)) as u32;
-    let difficulty = pow::difficulty_bits(handle.room.pow_base_bits, load_percent);
+    let ceiling = handle.room.pow_bits_max.max(handle.room.pow_base_bits);
+    let difficulty = pow::difficulty_bits(handle.room.pow_base_bits, load_percent).min(ceiling);
     let challenge = Challenge::random(&pow_scope(&slug, event), difficulty, now);
     let out = ChallengeOut {
         challenge: challenge.seal(&handle.room.pow_secret),
