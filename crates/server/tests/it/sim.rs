@@ -1748,6 +1748,22 @@ impl Sim {
 
     // ----- the liveness phase -----
 
+    /// Commits one fault-free batch of the liveness phase and delivers its replies.
+    fn liveness_batch(&mut self, batch: Vec<(Client, Request)>) {
+        if batch.is_empty() {
+            return;
+        }
+        let envelopes: Vec<Envelope> = batch.iter().map(|(_, r)| self.envelope(r)).collect();
+        self.stats.commands += envelopes.len() as u64;
+        self.stats.batches += 1;
+        let outcomes = block_on(self.committer().commit(envelopes.clone())).expect("append without faults");
+        self.made_durable(envelopes, Some(&outcomes));
+        for ((client, request), outcome) in batch.into_iter().zip(outcomes) {
+            self.deliver(client, request, outcome);
+        }
+        self.check_state();
+    }
+
     /// Without faults the system must converge: every unknown fate resolves, every
     /// hold expires, and each event can still be sold out to the last place.
     fn liveness(&mut self) {
@@ -1760,23 +1776,17 @@ impl Sim {
             }
         }
         batch.extend(self.admin_unknown.drain(..).map(|r| (Client::Admin, r)));
+        self.liveness_batch(batch);
+        // Only now are the retried admin calls decided: a retried pause lands here
+        // and must be resumed too, so the resumes come in a second batch.
+        let mut resumes = Vec::new();
         for e in 0..self.auditor.events.len() {
             if matches!(self.auditor.events[e].sale, Sale::Paused { .. }) {
                 let command = Command::Sale { event: EventId(e as u32), action: SaleAction::Resume };
-                batch.push((Client::Admin, Request { command, idempotency: None, duplicate: false }));
+                resumes.push((Client::Admin, Request { command, idempotency: None, duplicate: false }));
             }
         }
-        if !batch.is_empty() {
-            let envelopes: Vec<Envelope> = batch.iter().map(|(_, r)| self.envelope(r)).collect();
-            self.stats.commands += envelopes.len() as u64;
-            self.stats.batches += 1;
-            let outcomes = block_on(self.committer().commit(envelopes.clone())).expect("append without faults");
-            self.made_durable(envelopes, Some(&outcomes));
-            for ((client, request), outcome) in batch.into_iter().zip(outcomes) {
-                self.deliver(client, request, outcome);
-            }
-            self.check_state();
-        }
+        self.liveness_batch(resumes);
         assert!(self.auditor.events.iter().all(|e| e.sale == Sale::Open), "every sale is open again");
         assert!(self.fans.iter().all(|f| !matches!(f.state, FanState::Unknown(_))), "every fate is known");
 
