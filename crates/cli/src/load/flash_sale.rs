@@ -23,14 +23,8 @@ use super::verify::{self, AckedOrder, Counts, OrderRecord, Places};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct FlashSaleArgs {
-    /// The server's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    #[arg(long, default_value = "demo")]
-    pub tenant: String,
-    /// The tenant's admin API token (the demo prints it).
-    #[arg(long, env = "STURMFEST_TOKEN")]
-    pub token: String,
+    #[command(flatten)]
+    pub server: super::ServerArgs,
     /// Venue for the fresh event created when `--event` is not given.
     #[arg(long, default_value_t = 0)]
     pub venue: u32,
@@ -719,13 +713,13 @@ pub(super) fn area_capacities(seats: &Value, venue: Option<&Value>) -> BTreeMap<
 }
 
 pub async fn run(args: FlashSaleArgs) -> Result<(), String> {
-    let target = Target::parse(&args.url)?;
-    let base = format!("{}/api/v1/{}", target.path, args.tenant);
+    let target = Target::parse(&args.server.url)?;
+    let base = format!("{}/api/v1/{}", target.path, args.server.tenant);
     // Idempotency keys are remembered for a day: a fresh run id per run keeps a
     // rerun with the same seed from replaying yesterday's replies.
     let run = format!("{:x}", jiff::Timestamp::now().as_nanosecond() as u64 ^ args.seed.rotate_left(32));
     let concurrency = args.concurrency.clamp(1, concurrency_max);
-    let mut admin = Admin { conn: Conn::new(&target.authority), token: args.token.clone(), run: run.clone(), keys: 0 };
+    let mut admin = Admin { conn: Conn::new(&target.authority), token: args.server.token.clone(), run: run.clone(), keys: 0 };
 
     let mut venue = None;
     let event = match args.event {
@@ -762,8 +756,8 @@ pub async fn run(args: FlashSaleArgs) -> Result<(), String> {
 
     println!(
         "flash sale: {} tenant {} event {event}{} — capacity {capacity} ({} seats listed, {} standing areas), {} free at start",
-        args.url,
-        args.tenant,
+        args.server.url,
+        args.server.tenant,
         if args.event.is_none() { " (created for this run)" } else { "" },
         seats.ids.len(),
         first.areas.len(),

@@ -53,3 +53,16 @@ pub async fn run(args: LoadArgs) -> Result<(), String> {
         Scenario::Hello(a) => hello::run(a).await,
     }
 }
+
+/// Which server and organizer a load command plays against.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    #[arg(long, default_value = "demo")]
+    pub tenant: String,
+    /// The tenant's admin API token (the demo prints it).
+    #[arg(long, env = "STURMFEST_TOKEN")]
+    pub token: String,
+}

@@ -57,15 +57,10 @@ use super::verify::{self, AckedOrder, Places};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct RushArgs {
-    /// The server's base URL. Run it with STURMFEST_POW_BASE_BITS=12 and
-    /// STURMFEST_POW_BITS_MAX=12: the generator pays every fan's work itself.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    #[arg(long, default_value = "demo")]
-    pub tenant: String,
-    /// The tenant's admin API token (the demo prints it).
-    #[arg(long, env = "STURMFEST_TOKEN")]
-    pub token: String,
+    // Run the server with STURMFEST_POW_BASE_BITS=12 and STURMFEST_POW_BITS_MAX=12:
+    // the generator pays every fan's proof of work itself.
+    #[command(flatten)]
+    pub server: super::ServerArgs,
     /// Venue of the fresh game (the demo arena is venue 0).
     #[arg(long, default_value_t = 0)]
     pub venue: u32,
@@ -950,10 +945,10 @@ struct Setup {
 }
 
 async fn set_up(args: &RushArgs) -> Result<Setup, String> {
-    let target = Target::parse(&args.url)?;
-    let base = format!("{}/api/v1/{}", target.path, args.tenant);
+    let target = Target::parse(&args.server.url)?;
+    let base = format!("{}/api/v1/{}", target.path, args.server.tenant);
     let run = format!("{:x}", jiff::Timestamp::now().as_nanosecond() as u64 ^ args.seed.rotate_left(32));
-    let mut admin = Admin { conn: Conn::new(&target.authority), token: args.token.clone(), run: run.clone(), keys: 0 };
+    let mut admin = Admin { conn: Conn::new(&target.authority), token: args.server.token.clone(), run: run.clone(), keys: 0 };
 
     // Identities first: issuing 50,000 takes a moment, and the opening is counted
     // from the game's creation.
@@ -1027,8 +1022,8 @@ pub async fn run(args: RushArgs) -> Result<(), String> {
     let spread_sources = is_loopback(&setup.target.authority);
     println!(
         "rush: {} tenant {} event {} (created for this run) — capacity {}, box-office quota {}, sale opens in {:.1} s",
-        args.url,
-        args.tenant,
+        args.server.url,
+        args.server.tenant,
         setup.event,
         setup.capacity,
         args.box_office_quota,
@@ -1100,7 +1095,7 @@ pub async fn run(args: RushArgs) -> Result<(), String> {
     let mut terminals = Vec::new();
     if mode == Mode::Rush {
         for t in 0..args.terminals {
-            terminals.push(tokio::spawn(terminal(shared.clone(), t, args.token.clone())));
+            terminals.push(tokio::spawn(terminal(shared.clone(), t, args.server.token.clone())));
         }
     }
     let mut workers = Vec::with_capacity(concurrency);

@@ -323,25 +323,25 @@ pub async fn join(
         .map_err(|e| Problem::new(StatusCode::UNAUTHORIZED, "identity_invalid", "Identity not accepted", e.to_string()))?
         .0;
     handle.room.limits.check_identity(identity)?;
-    let known = handle
-        .shard
-        .read(move |t| t.room(core::EventId(event)).map(|r| r.room.place(IdentityKey(identity)).is_some()))
-        .await?
-        .ok_or_else(|| Problem::from_rejection(&core::Rejection::UnknownRoom))?;
-    if !known {
-        // Only a new place costs work: a refresh or second device comes straight back.
-        let pow = body.value.pow.as_ref().ok_or_else(|| {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "pow_required", "Proof of work required", "solve a challenge from GET …/queue/challenge first")
-        })?;
-        let solved = pow::verify(&handle.room.pow_secret, &pow.challenge, pow.counter, now.max(0) as u64, &pow_scope(&slug, event))?;
-        handle.room.spent.redeem(solved, now.max(0) as u64)?;
-    }
     let queue_id = queue_id_for(&handle.credentials, event, identity);
+    let token = place_credential(&handle.credentials.keyring, event, identity, queue_id);
+    // A refresh or a second device comes straight back to its place: one read, no
+    // work, nothing written to the log.
+    let current = status_of(handle, event, identity).await?;
+    if current.place != "none" {
+        return Ok(json(StatusCode::OK, &JoinOut { queue_id: hex::encode(queue_id), token, status: current }));
+    }
+    let pow = body.value.pow.as_ref().ok_or_else(|| {
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "pow_required", "Proof of work required", "solve a challenge from GET …/queue/challenge first")
+    })?;
+    let solved = pow::verify(&handle.room.pow_secret, &pow.challenge, pow.counter, now.max(0) as u64, &pow_scope(&slug, event))?;
+    handle.room.spent.redeem(solved, now.max(0) as u64)?;
     let command = RoomCommand::Join { identity: IdentityKey(identity), queue_id: QueueId(queue_id) };
     let reply = run(handle, None, core::Command::Room { event: core::EventId(event), command }).await?;
+    // Two devices joining at once: the second Join finds the first's place.
     let fresh = matches!(reply, core::Reply::Room { reply: queue::RoomReply::Joined { kind: queue::JoinKind::New, .. }, .. });
     let status = status_of(handle, event, identity).await?;
-    let out = JoinOut { queue_id: hex::encode(queue_id), token: place_credential(&handle.credentials.keyring, event, identity, queue_id), status };
+    let out = JoinOut { queue_id: hex::encode(queue_id), token, status };
     Ok(json(if fresh { StatusCode::CREATED } else { StatusCode::OK }, &out))
 }
 
