@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use sturmfest_server::draw::{DrawDefect, DrawDocument, QueueId};
+use sturmfest_server::draw::{DrawDefect, DrawDocument, parse_queue_id};
 
 /// Largest draw document read: ten million ids in two lists, with room to spare.
 const document_bytes_max: u64 = 1 << 30;
@@ -31,7 +31,7 @@ pub fn run(args: VerifyDrawArgs) -> Result<(), String> {
     reader.take(document_bytes_max).read_to_string(&mut text).map_err(|e| format!("reading the draw: {e}"))?;
     let document: DrawDocument =
         serde_json::from_str(&text).map_err(|e| format!("not a draw document (docs/DRAW.md): {e}"))?;
-    let wanted = args.id.as_deref().map(QueueId::parse).transpose().map_err(|e| e.to_string())?;
+    let wanted = args.id.as_deref().map(parse_queue_id).transpose().map_err(|e| e.to_string())?;
     println!(
         "draw of {} event {}: {} entries, commitment {} published {}, opening {}",
         document.tenant,

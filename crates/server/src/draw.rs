@@ -28,25 +28,12 @@ pub const draw_entries_max: usize = 10_000_000;
 /// The format name every published draw document carries.
 pub const draw_format: &str = "sturmfest-draw-v1";
 
-/// A pseudonymous queue place, printed as 32 lowercase hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct QueueId(pub [u8; queue_id_bytes]);
+/// The room's pseudonymous queue id (the core's type), printed as 32 lowercase hex digits.
+pub use sturmfest_core::queue::QueueId;
 
 /// The secret behind a draw's commitment.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Seed(pub [u8; seed_bytes]);
-
-impl fmt::Display for QueueId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for QueueId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "QueueId({self})")
-    }
-}
 
 impl fmt::Debug for Seed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -76,10 +63,9 @@ fn parse_hex<const N: usize>(what: &'static str, text: &str) -> Result<[u8; N], 
     Ok(out)
 }
 
-impl QueueId {
-    pub fn parse(text: &str) -> Result<QueueId, BadHex> {
-        parse_hex("a queue id", text).map(QueueId)
-    }
+/// Parses a queue id in its one spelling, 32 lowercase hex digits.
+pub fn parse_queue_id(text: &str) -> Result<QueueId, BadHex> {
+    parse_hex("a queue id", text).map(QueueId)
 }
 
 impl Seed {
@@ -207,7 +193,7 @@ impl DrawDocument {
         let mut ids = BTreeSet::new();
         let mut previous: Option<QueueId> = None;
         for (index, text) in self.entries.iter().enumerate() {
-            let id = QueueId::parse(text).map_err(DrawDefect::Malformed)?;
+            let id = parse_queue_id(text).map_err(DrawDefect::Malformed)?;
             if previous.is_some_and(|p| p >= id) {
                 return Err(DrawDefect::EntriesNotAscending { index, id: text.clone() });
             }

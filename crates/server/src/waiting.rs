@@ -203,7 +203,7 @@ fn look(tenant: &core::Tenant) -> Vec<RoomLook> {
 
 /// The drawn order of a pre-queue as `Draw` wants it: entry indexes by rank.
 pub fn draw_indexes(seed: &[u8; 32], prequeue: &[[u8; 16]]) -> Vec<u32> {
-    let ids: BTreeSet<draw::QueueId> = prequeue.iter().map(|q| draw::QueueId(*q)).collect();
+    let ids: BTreeSet<queue::QueueId> = prequeue.iter().map(|q| queue::QueueId(*q)).collect();
     let index: BTreeMap<[u8; 16], u32> = prequeue.iter().enumerate().map(|(i, q)| (*q, i as u32)).collect();
     draw::draw_order(&Seed(*seed), &ids).into_iter().map(|id| index[&id.0]).collect()
 }

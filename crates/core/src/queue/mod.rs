@@ -82,6 +82,13 @@ pub struct IdentityKey(pub u128);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct QueueId(pub [u8; 16]);
 
+/// 32 lowercase hex digits: the one spelling the published draw uses.
+impl std::fmt::Display for QueueId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoomConfig {
     pub prequeue_opens_at: TimeMs,
