@@ -111,11 +111,10 @@ impl Tenant {
     /// out and every fan in line is told at once.
     pub(super) fn confirmed_room(&mut self, event: EventId) {
         let now = self.now;
-        let done = {
-            let e = &self.events[event.0 as usize];
-            e.free() == 0 && e.held() == 0
-        };
+        // Most events have no room: look that up before counting anything.
         let Some(sale_room) = self.rooms.get_mut(&event) else { return };
+        let e = &self.events[event.0 as usize];
+        let done = e.free() == 0 && e.held() == 0;
         if done && sale_room.room.phase() != crate::queue::Phase::SoldOut {
             let reply = sale_room.room.apply(&RoomEnvelope { time: now, command: RoomCommand::SoldOut });
             assert!(matches!(reply, Ok(RoomReply::SoldOut { .. })), "{reply:?}");
