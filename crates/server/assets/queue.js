@@ -242,6 +242,9 @@
     var reply = await call("GET", eventPath + "/queue/status?token=" + encodeURIComponent(token));
     if (reply.status === 200) {
       backoffMs = 0;
+      // After the draw the server hands out a place that carries the rank:
+      // later polls with it cost the server next to nothing.
+      if (reply.body.token) storage.set(queueKey, reply.body.token);
       render(reply.body);
       // Sold out is final; everything else may still change.
       if (reply.body.phase !== "sold_out") schedulePoll(nextDelay());

@@ -1,9 +1,11 @@
 //! Published read views: each event's availability (serialized to JSON once per
-//! change) and sale state, and the venues (immutable once created). The writer
+//! change) and sale state, each waiting room's phase and admission cursor, and the
+//! venues (immutable once created). The writer
 //! refreshes them after each durable batch and before it replies, so a client sees
 //! its own write, and handlers render replies and polls without a second trip
 //! through the writer's inbox — a poll costs a lock and a reference count.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -15,6 +17,45 @@ use crate::http::dto::{Availability, SaleOut};
 pub struct Views {
     events: RwLock<Vec<Option<Published>>>,
     venues: RwLock<Vec<Arc<core::Venue>>>,
+    rooms: RwLock<BTreeMap<u32, Arc<RoomView>>>,
+}
+
+/// What every fan of one waiting room shares, as of the writer's last batch: with
+/// the rank a fan's signed place carries, it answers a waiting fan's poll without a
+/// trip through the writer (see `WaitingRoom::rank`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomView {
+    pub phase: core::queue::Phase,
+    pub opens_at: core::TimeMs,
+    pub message: Option<String>,
+    pub resume_at: Option<core::TimeMs>,
+    pub waiting: u32,
+    pub admitted_upto: u32,
+}
+
+impl RoomView {
+    fn of(room: &core::queue::WaitingRoom) -> RoomView {
+        let notice = room.pause_notice();
+        RoomView {
+            phase: room.phase(),
+            opens_at: room.config().opens_at,
+            message: notice.map(|n| n.message.clone()),
+            resume_at: notice.and_then(|n| n.resume_at),
+            waiting: room.counts().waiting,
+            admitted_upto: room.admitted_upto(),
+        }
+    }
+
+    /// Whether `room` would publish as this view, without building one.
+    fn matches(&self, room: &core::queue::WaitingRoom) -> bool {
+        let notice = room.pause_notice();
+        self.phase == room.phase()
+            && self.opens_at == room.config().opens_at
+            && self.message.as_deref() == notice.map(|n| n.message.as_str())
+            && self.resume_at == notice.and_then(|n| n.resume_at)
+            && self.waiting == room.counts().waiting
+            && self.admitted_upto == room.admitted_upto()
+    }
 }
 
 struct Published {
@@ -33,6 +74,7 @@ impl Views {
             let known = venues.len();
             venues.extend(tenant.venues()[known..].iter().map(|v| Arc::new(v.clone())));
         }
+        self.refresh_rooms(tenant);
         let mut fresh = Vec::new();
         {
             let current = self.events.read().expect("views lock");
@@ -58,6 +100,28 @@ impl Views {
             let json = Bytes::from(serde_json::to_vec(&value).expect("availability serializes"));
             current[index] = Some(Published { value, json, etag, sale, venue });
         }
+    }
+
+    fn refresh_rooms(&self, tenant: &core::Tenant) {
+        let stale: Vec<(u32, RoomView)> = {
+            let current = self.rooms.read().expect("views lock");
+            tenant
+                .rooms()
+                .filter(|(event, sale_room)| !current.get(&event.0).is_some_and(|v| v.matches(&sale_room.room)))
+                .map(|(event, sale_room)| (event.0, RoomView::of(&sale_room.room)))
+                .collect()
+        };
+        if !stale.is_empty() {
+            let mut current = self.rooms.write().expect("views lock");
+            for (event, view) in stale {
+                current.insert(event, Arc::new(view));
+            }
+        }
+    }
+
+    /// The event's waiting room as of the last batch, if it has one.
+    pub fn room(&self, event: u32) -> Option<Arc<RoomView>> {
+        self.rooms.read().expect("views lock").get(&event).cloned()
     }
 
     /// The event's availability as JSON plus a version usable as an ETag.

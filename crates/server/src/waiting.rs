@@ -11,11 +11,12 @@
 //! The core caps every admission by the room's active maximum and by the places the
 //! event has left, so the controller can only ever be too slow, never too generous.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use sturmfest_core as core;
 use sturmfest_core::queue::{self, Phase, RoomCommand};
 
@@ -39,8 +40,17 @@ pub const spent_challenges_max: usize = 500_000;
 /// Proof-of-work difficulty when the room is calm.
 pub const pow_base_bits_default: u32 = 16;
 
-/// Body of a queue-place credential: event (u32) ‖ identity (u128) ‖ queue id (16).
-pub const place_body_bytes: usize = 4 + 16 + 16;
+/// Body of a queue-place credential: event (u32) ‖ identity (u128) ‖ queue id (16)
+/// ‖ rank (u32, `rank_none` until the fan has one).
+pub const place_body_bytes: usize = 4 + 16 + 16 + 4;
+/// The first place credentials had no rank; they are still accepted.
+pub const place_body_bytes_v1: usize = 4 + 16 + 16;
+/// The rank field of a place whose fan is not ranked yet (pre-queue before the draw).
+pub const rank_none: u32 = u32::MAX;
+/// Verified place credentials remembered per tenant, so a fan's repeated polls with
+/// the same credential check its signature once. A full shard is forgotten whole.
+pub const place_cache_max: usize = 1 << 20;
+const place_cache_shards: usize = 16;
 /// Body of an admission credential: event (u32) ‖ identity (u128) ‖ until (i64 ms).
 pub const admission_body_bytes: usize = 4 + 16 + 8;
 
@@ -97,6 +107,7 @@ pub struct RoomServices {
     pub verifications: Option<Mutex<Verifications>>,
     pub checkout: CheckoutStats,
     pub rates: Mutex<BTreeMap<u32, RoomRate>>,
+    pub places: PlaceCache,
 }
 
 impl RoomServices {
@@ -110,6 +121,7 @@ impl RoomServices {
             verifications: verifications.map(Mutex::new),
             checkout: CheckoutStats::default(),
             rates: Mutex::new(BTreeMap::new()),
+            places: PlaceCache::default(),
         }
     }
 
@@ -120,20 +132,83 @@ impl RoomServices {
 
 // ----- credentials -----
 
-pub fn place_credential(keyring: &Keyring, event: u32, identity: u128, queue_id: [u8; 16]) -> String {
+/// A signed place in `event`'s room; `rank` once the fan has one (see
+/// `WaitingRoom::rank`), so later polls need not ask the writer where it stands.
+pub fn place_credential(keyring: &Keyring, event: u32, identity: u128, queue_id: [u8; 16], rank: Option<u32>) -> String {
     let mut body = Vec::with_capacity(place_body_bytes);
     body.extend_from_slice(&event.to_be_bytes());
     body.extend_from_slice(&identity.to_be_bytes());
     body.extend_from_slice(&queue_id);
+    body.extend_from_slice(&rank.unwrap_or(rank_none).to_be_bytes());
     keyring.sign(Kind::QueuePlace, &body)
 }
 
-/// The identity a queue-place credential stands for, if it is genuine and for `event`.
-pub fn open_place(verifier: &Verifier, event: u32, text: &str) -> Option<(u128, [u8; 16])> {
+/// What a genuine queue-place credential says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlaceClaim {
+    pub event: u32,
+    pub identity: u128,
+    pub queue_id: [u8; 16],
+    pub rank: Option<u32>,
+}
+
+/// The place a queue-place credential stands for, if it is genuine and for `event`.
+pub fn open_place(verifier: &Verifier, event: u32, text: &str) -> Option<PlaceClaim> {
     let body = verifier.verify(Kind::QueuePlace, text).ok()?;
-    let body: [u8; place_body_bytes] = body.try_into().ok()?;
-    (u32::from_be_bytes(body[..4].try_into().ok()?) == event).then_some(())?;
-    Some((u128::from_be_bytes(body[4..20].try_into().ok()?), body[20..].try_into().ok()?))
+    if body.len() != place_body_bytes && body.len() != place_body_bytes_v1 {
+        return None;
+    }
+    let claim = PlaceClaim {
+        event: u32::from_be_bytes(body[..4].try_into().ok()?),
+        identity: u128::from_be_bytes(body[4..20].try_into().ok()?),
+        queue_id: body[20..36].try_into().ok()?,
+        rank: match body.get(36..40) {
+            Some(rank) => Some(u32::from_be_bytes(rank.try_into().ok()?)).filter(|r| *r != rank_none),
+            None => None,
+        },
+    };
+    (claim.event == event).then_some(claim)
+}
+
+/// Place credentials whose signature this node has checked, keyed by the SHA-256 of
+/// the credential's exact text: a fan polls with the same credential every few
+/// seconds, and an Ed25519 verification costs more than the rest of the poll. Only
+/// a credential byte-for-byte equal to a verified one hits, so a forgery is always
+/// verified (and refused). Keys do not change while a node runs (tenants and their
+/// keyrings are loaded at start), so nothing here outlives a revocation.
+pub struct PlaceCache {
+    shards: Vec<Mutex<HashMap<[u8; 32], PlaceClaim>>>,
+}
+
+impl Default for PlaceCache {
+    fn default() -> PlaceCache {
+        PlaceCache { shards: (0..place_cache_shards).map(|_| Mutex::new(HashMap::new())).collect() }
+    }
+}
+
+impl PlaceCache {
+    pub fn open(&self, verifier: &Verifier, event: u32, text: &str) -> Option<PlaceClaim> {
+        let key: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+        let shard = &self.shards[key[0] as usize % place_cache_shards];
+        if let Some(claim) = shard.lock().expect("place cache lock").get(&key) {
+            return (claim.event == event).then_some(*claim);
+        }
+        let claim = open_place(verifier, event, text)?;
+        let mut map = shard.lock().expect("place cache lock");
+        if map.len() >= place_cache_max / place_cache_shards {
+            map.clear();
+        }
+        map.insert(key, claim);
+        Some(claim)
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().expect("place cache lock").len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 pub fn admission_credential(keyring: &Keyring, event: u32, identity: u128, until: core::TimeMs) -> String {

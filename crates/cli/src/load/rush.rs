@@ -679,6 +679,15 @@ impl Worker {
             _ => return again(self, admitted, shop_rounds),
         };
         self.note(fan, sent_us, received_us, &status);
+        // Like the waiting page: poll with the ranked place the server hands out.
+        let token = match status.get("token").and_then(Value::as_str) {
+            Some(ranked) => ranked.to_string(),
+            None => token,
+        };
+        let again = |me: &mut Worker, admitted: bool, shop_rounds: u32| {
+            let after = me.jitter_us();
+            me.later(fan, after, FanState::InLine { token: token.clone(), prequeue, admitted, shop_rounds })
+        };
         match status.get("place").and_then(Value::as_str) {
             Some("admitted") => {
                 if !admitted {
@@ -1399,8 +1408,44 @@ async fn polls_only(
         return Err("no fan joined; nothing to poll".into());
     }
     tokio::time::sleep_until((setup.opens_at + Duration::from_millis(room_open_wait_ms)).into()).await;
-    let tokens: Arc<Vec<String>> = Arc::new(found.joined.iter().map(|j| j.token.clone()).collect());
     let concurrency = args.concurrency.clamp(1, concurrency_max);
+    // Each fan's first poll after the draw, as the waiting page makes it: the
+    // server answers a place signed before the draw through the writer and hands
+    // out one that carries the fan's rank. Measured apart from the steady polls.
+    let started = Instant::now();
+    let joined: Arc<Vec<String>> = Arc::new(found.joined.iter().map(|j| j.token.clone()).collect());
+    let mut workers = Vec::with_capacity(concurrency);
+    for w in 0..concurrency {
+        let joined = joined.clone();
+        let (authority, prefix) = (setup.target.authority.clone(), format!("{}/events/{}/queue/status?token=", setup.base, setup.event));
+        workers.push(tokio::spawn(async move {
+            let mut conn = Conn::new(&authority);
+            let mut stats = Stats::default();
+            let mut ranked = Vec::new();
+            for i in (w..joined.len()).step_by(concurrency) {
+                let path = format!("{prefix}{}", joined[i]);
+                let reply = Worker::send(&mut stats, &mut conn, Kind::Status, Method::GET, &path, &Headers::default(), None).await;
+                let fresh = reply.ok().and_then(|r| r.json()).and_then(|v| v.get("token")?.as_str().map(str::to_string));
+                ranked.push((i, fresh.unwrap_or_else(|| joined[i].clone())));
+            }
+            (stats, ranked)
+        }));
+    }
+    let mut first = Stats::default();
+    let mut tokens = joined.as_ref().clone();
+    let mut reissued = 0usize;
+    for w in workers {
+        let (stats, ranked) = w.await.map_err(|e| format!("a poller panicked: {e}"))?;
+        first.absorb(&stats);
+        for (i, token) in ranked {
+            reissued += usize::from(token != tokens[i]);
+            tokens[i] = token;
+        }
+    }
+    let elapsed = started.elapsed();
+    println!("first poll after the draw: {} of {} places re-issued with their rank in {:.2} s", reissued, tokens.len(), elapsed.as_secs_f64());
+    print!("{}", stats::render(&first, &[Kind::Status], |_| elapsed));
+    let tokens: Arc<Vec<String>> = Arc::new(tokens);
     let stop = Arc::new(AtomicBool::new(false));
     let places = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let started = Instant::now();

@@ -394,6 +394,22 @@ impl WaitingRoom {
         self.identities.get(&identity).map(|&index| self.place_of(index))
     }
 
+    /// The fan's 0-based rank in the admission order, once it has one: a late
+    /// arrival from its join, a pre-queue fan from the draw. Ranks never change, so
+    /// a runtime may hand a fan its rank in a signed place and answer later polls
+    /// from `admitted_upto` alone: ranks at or above it are still waiting, at
+    /// position `rank - admitted_upto + 1`.
+    pub fn rank(&self, identity: IdentityKey) -> Option<u32> {
+        let index = *self.identities.get(&identity)?;
+        let rank = self.entries[index as usize].rank;
+        (rank != RANK_NONE).then_some(rank)
+    }
+
+    /// Ranks below this have been admitted (and may since be done or expired).
+    pub fn admitted_upto(&self) -> u32 {
+        self.admitted_upto
+    }
+
     pub fn place_by_queue_id(&self, queue_id: QueueId) -> Option<Place> {
         self.queue_ids.get(&queue_id).map(|&index| self.place_of(index))
     }

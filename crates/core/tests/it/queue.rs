@@ -930,7 +930,20 @@ fn run(steps: &[(i64, Op)]) {
             assert!(*admitted == 0 || room.counts().admitted <= *unsold_places, "step {n}: checkout over the unsold places");
         }
         for who in 0..P_FANS {
-            assert_eq!(room.place(p_identity(who)), model.place(who), "step {n}: place of fan {who}");
+            let place = room.place(p_identity(who));
+            assert_eq!(place, model.place(who), "step {n}: place of fan {who}");
+            // What a runtime answers from a signed rank and the published cursor
+            // alone must agree with the room wherever it claims to know.
+            if let Some(rank) = room.rank(p_identity(who)) {
+                let upto = room.admitted_upto();
+                let waiting = matches!(place, Some(Place::Waiting { .. }));
+                assert_eq!(rank >= upto && room.phase() != Phase::SoldOut, waiting, "step {n}: rank {rank} vs cursor {upto}");
+                if let Some(Place::Waiting { position }) = place {
+                    assert_eq!(position, rank - upto + 1, "step {n}: position from the rank");
+                }
+            } else {
+                assert!(matches!(place, None | Some(Place::PreQueue | Place::SoldOut)), "step {n}: unranked fan {who} is {place:?}");
+            }
         }
         log.push((envelope, outcome));
     }

@@ -23,7 +23,8 @@ use crate::http::dto::{parse_time, time_string};
 use crate::identity::open_credential;
 use crate::pow::{self, Challenge};
 use crate::runtime::wall_clock_ms;
-use crate::waiting::{admission_credential, open_place, place_credential, queue_id_for};
+use crate::views::RoomView;
+use crate::waiting::{PlaceClaim, admission_credential, place_credential, queue_id_for};
 
 /// The caller's address, from the socket; tests without one count as loopback.
 pub struct ClientIp(pub IpAddr);
@@ -324,11 +325,11 @@ pub async fn join(
         .0;
     handle.room.limits.check_identity(identity)?;
     let queue_id = queue_id_for(&handle.credentials, event, identity);
-    let token = place_credential(&handle.credentials.keyring, event, identity, queue_id);
     // A refresh or a second device comes straight back to its place: one read, no
     // work, nothing written to the log.
-    let current = status_of(handle, event, identity).await?;
+    let (current, rank) = status_of(handle, event, identity).await?;
     if current.place != "none" {
+        let token = place_credential(&handle.credentials.keyring, event, identity, queue_id, rank);
         return Ok(json(StatusCode::OK, &JoinOut { queue_id: hex::encode(queue_id), token, status: current }));
     }
     let pow = body.value.pow.as_ref().ok_or_else(|| {
@@ -340,7 +341,8 @@ pub async fn join(
     let reply = run(handle, None, core::Command::Room { event: core::EventId(event), command }).await?;
     // Two devices joining at once: the second Join finds the first's place.
     let fresh = matches!(reply, core::Reply::Room { reply: queue::RoomReply::Joined { kind: queue::JoinKind::New, .. }, .. });
-    let status = status_of(handle, event, identity).await?;
+    let (status, rank) = status_of(handle, event, identity).await?;
+    let token = place_credential(&handle.credentials.keyring, event, identity, queue_id, rank);
     let out = JoinOut { queue_id: hex::encode(queue_id), token, status };
     Ok(json(if fresh { StatusCode::CREATED } else { StatusCode::OK }, &out))
 }
@@ -368,20 +370,59 @@ pub struct StatusOut {
     /// Free places now, per category: `{"id","name","free"}`.
     pub categories: Vec<serde_json::Value>,
     pub waiting: u32,
+    /// A newer signed place that carries the fan's rank: poll with it from now on
+    /// (the old one stays valid but costs the server more).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
-async fn status_of(handle: &TenantHandle, event: u32, identity: u128) -> Result<StatusOut, Problem> {
+/// A fan's status from the writer's state: one trip through the tenant's inbox.
+/// Also returns the fan's rank, once it has one, for its signed place.
+async fn status_of(handle: &TenantHandle, event: u32, identity: u128) -> Result<(StatusOut, Option<u32>), Problem> {
     let looked = handle
         .shard
         .read(move |t| {
             let sale_room = t.room(core::EventId(event))?;
             let room = &sale_room.room;
             let notice = room.pause_notice().cloned();
-            Some((room.phase(), room.place(IdentityKey(identity)), room.config().opens_at, notice, room.counts().waiting))
+            let fan = IdentityKey(identity);
+            Some((room.phase(), room.place(fan), room.rank(fan), room.config().opens_at, notice, room.counts().waiting))
         })
         .await?
         .ok_or_else(|| Problem::from_rejection(&core::Rejection::UnknownRoom))?;
-    let (phase, place, opens_at, notice, waiting) = looked;
+    let (phase, place, rank, opens_at, notice, waiting) = looked;
+    let notice = notice.map(|n| (n.message, n.resume_at));
+    Ok((status_out(handle, event, identity, phase, place, opens_at, notice, waiting), rank))
+}
+
+/// A fan's status from the published room view and the rank its signed place
+/// carries, without the writer: `None` where the view cannot tell — a fan the draw
+/// has ranked since its place was signed, or one already let into checkout (at
+/// most the room's active maximum, plus those done or expired).
+fn status_from_view(handle: &TenantHandle, event: u32, claim: &PlaceClaim, view: &RoomView) -> Option<StatusOut> {
+    let place = match (view.phase, claim.rank) {
+        // Everyone still in line hears it at once. A place signed before the draw
+        // may since have been admitted and bought: only the writer knows that.
+        (Phase::SoldOut, Some(rank)) if rank >= view.admitted_upto => queue::Place::SoldOut,
+        (Phase::NotYetOpen | Phase::PreQueue | Phase::AwaitingDraw, None) => queue::Place::PreQueue,
+        (_, Some(rank)) if rank >= view.admitted_upto => queue::Place::Waiting { position: rank - view.admitted_upto + 1 },
+        _ => return None,
+    };
+    let notice = view.message.clone().map(|message| (message, view.resume_at));
+    Some(status_out(handle, event, claim.identity, view.phase, Some(place), view.opens_at, notice, view.waiting))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn status_out(
+    handle: &TenantHandle,
+    event: u32,
+    identity: u128,
+    phase: Phase,
+    place: Option<queue::Place>,
+    opens_at: core::TimeMs,
+    notice: Option<(String, Option<core::TimeMs>)>,
+    waiting: u32,
+) -> StatusOut {
     let rate = handle.room.rate(event).admitted_per_sec;
     let (place_name, position, admitted_until) = match place {
         None => ("none", None, None),
@@ -393,7 +434,8 @@ async fn status_of(handle: &TenantHandle, event: u32, identity: u128) -> Result<
         Some(queue::Place::SoldOut) => ("sold_out", None, None),
     };
     let categories = handle.shard.views.categories_free(event);
-    Ok(StatusOut {
+    let (message, resume_at) = notice.map_or((None, None), |(message, resume_at)| (Some(message), resume_at));
+    StatusOut {
         phase: phase_code(phase).to_string(),
         place: place_name.to_string(),
         position,
@@ -402,11 +444,12 @@ async fn status_of(handle: &TenantHandle, event: u32, identity: u128) -> Result<
         admission: admitted_until.map(|until| admission_credential(&handle.credentials.keyring, event, identity, until)),
         admitted_until: admitted_until.map(time_string),
         opens_at: time_string(opens_at),
-        message: notice.as_ref().map(|n| n.message.clone()),
-        resume_at: notice.and_then(|n| n.resume_at).map(time_string),
+        message,
+        resume_at: resume_at.map(time_string),
         categories,
         waiting,
-    })
+        token: None,
+    }
 }
 
 /// The phase as the status call and the waiting page name it.
@@ -435,10 +478,21 @@ pub async fn status(
     Query(query): Query<TokenQuery>,
 ) -> ApiResult {
     let handle = tenant(&state, &slug)?;
-    let (identity, _) = open_place(handle.credentials.keyring.verifier(), event, &query.token).ok_or_else(|| {
+    let claim = handle.room.places.open(handle.credentials.keyring.verifier(), event, &query.token).ok_or_else(|| {
         Problem::new(StatusCode::UNAUTHORIZED, "queue_token_invalid", "Not a place in this room", "the queue token is not valid for this event")
     })?;
-    let out = status_of(handle, event, identity).await?;
+    // Most polls are a waiting fan's: answered from the published view, no writer.
+    let viewed = handle.shard.views.room(event).and_then(|view| status_from_view(handle, event, &claim, &view));
+    let out = match viewed {
+        Some(out) => out,
+        None => {
+            let (mut out, rank) = status_of(handle, event, claim.identity).await?;
+            if rank.is_some() && claim.rank.is_none() {
+                out.token = Some(place_credential(&handle.credentials.keyring, event, claim.identity, claim.queue_id, rank));
+            }
+            out
+        }
+    };
     let mut response: Response = json(StatusCode::OK, &out);
     response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(response)

@@ -128,6 +128,33 @@ async fn a_pre_queue_is_drawn_from_the_committed_seed_and_admitted_in_that_order
             assert_eq!(s["position"].as_u64().unwrap() as usize, place - 1, "place {place}: {s:#}");
         }
     }
+
+    // A place signed before the draw is answered by the writer, which hands out a
+    // place that carries the fan's rank; polls with that one are answered from the
+    // published view alone — and must say exactly what the writer says.
+    let late = join(&n, event, &identity(&n, 7), Some(solved(&n, event).await)).await;
+    expect_status(&late, 201);
+    assert!(late.json["status"].get("token").is_none(), "a late arrival is ranked at once: {:#}", late.json);
+    let late_token = late.json["token"].as_str().unwrap().to_string();
+    for (place, queue_id) in order.iter().enumerate() {
+        let old = &tokens.iter().find(|(q, _)| q == queue_id).unwrap().1;
+        let mut by_writer = status(&n, event, old).await.json;
+        let ranked = by_writer.as_object_mut().unwrap().remove("token").and_then(|t| t.as_str().map(str::to_string));
+        let ranked = ranked.unwrap_or_else(|| panic!("place {place}: a drawn fan gets a ranked place: {by_writer:#}"));
+        assert_ne!(&ranked, old);
+        let by_view = status(&n, event, &ranked).await.json;
+        assert!(by_view.get("token").is_none(), "{by_view:#}");
+        for field in ["phase", "place", "position", "waiting", "opens_at", "categories"] {
+            assert_eq!(by_view[field], by_writer[field], "place {place}, {field}: view {by_view:#} vs writer {by_writer:#}");
+        }
+        // The rank is under the signature like everything else.
+        let mut tampered = ranked.clone();
+        let spot = tampered.rfind('.').unwrap() - 2;
+        tampered.replace_range(spot..=spot, if &ranked[spot..=spot] == "A" { "B" } else { "A" });
+        expect_problem(&status(&n, event, &tampered).await, 401, "queue_token_invalid");
+    }
+    let s = status(&n, event, &late_token).await.json;
+    assert_eq!((s["place"].as_str(), s["position"].as_u64()), (Some("waiting"), Some(5)), "{s:#}");
 }
 
 #[tokio::test]
