@@ -64,6 +64,31 @@ struct Published {
     etag: u64,
     sale: SaleOut,
     venue: u32,
+    free: CategoriesFree,
+}
+
+/// Free places per category as the waiting room's status poll shows them, built
+/// once per change so a poll copies a reference count, not strings.
+#[derive(Clone, Debug, Default)]
+pub struct CategoriesFree(Arc<Vec<CategoryFree>>);
+
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CategoryFree {
+    pub id: u16,
+    pub name: String,
+    pub free: u32,
+}
+
+impl serde::Serialize for CategoriesFree {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
+impl CategoriesFree {
+    pub fn iter(&self) -> impl Iterator<Item = &CategoryFree> {
+        self.0.iter()
+    }
 }
 
 impl Views {
@@ -98,7 +123,10 @@ impl Views {
             }
             let etag = current[index].as_ref().map_or(1, |p| p.etag + 1);
             let json = Bytes::from(serde_json::to_vec(&value).expect("availability serializes"));
-            current[index] = Some(Published { value, json, etag, sale, venue });
+            let free = CategoriesFree(Arc::new(
+                value.categories.iter().map(|c| CategoryFree { id: c.id, name: c.name.clone(), free: c.free }).collect(),
+            ));
+            current[index] = Some(Published { value, json, etag, sale, venue, free });
         }
     }
 
@@ -131,11 +159,10 @@ impl Views {
     }
 
     /// Free places per category as `{"id","name","free"}`, for the waiting room's
-    /// status poll: taken from the published value, so a poll parses no JSON.
-    pub fn categories_free(&self, event: u32) -> Vec<serde_json::Value> {
+    /// status poll.
+    pub fn categories_free(&self, event: u32) -> CategoriesFree {
         let current = self.events.read().expect("views lock");
-        let Some(published) = current.get(event as usize).and_then(Option::as_ref) else { return Vec::new() };
-        published.value.categories.iter().map(|c| serde_json::json!({"id": c.id, "name": c.name, "free": c.free})).collect()
+        current.get(event as usize).and_then(Option::as_ref).map(|p| p.free.clone()).unwrap_or_default()
     }
 
     pub fn sale(&self, event: u32) -> Option<SaleOut> {

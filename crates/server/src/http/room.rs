@@ -368,7 +368,8 @@ pub struct StatusOut {
     pub message: Option<String>,
     pub resume_at: Option<String>,
     /// Free places now, per category: `{"id","name","free"}`.
-    pub categories: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<crate::views::CategoryFree>)]
+    pub categories: crate::views::CategoriesFree,
     pub waiting: u32,
     /// A newer signed place that carries the fan's rank: poll with it from now on
     /// (the old one stays valid but costs the server more).
