@@ -136,6 +136,14 @@ impl Shard {
         rx.await.map_err(|_| ShardError::Stopped)
     }
 
+    /// Queues a command without waiting for its outcome. It is still applied in
+    /// order: a later `read` or `execute` from anyone sees it. For follow-ups that
+    /// must not cost the caller a second group commit.
+    pub fn execute_detached(&self, command: core::Command) -> Result<(), ShardError> {
+        let (reply, _) = oneshot::channel();
+        self.submit(Request::Apply { idempotency: None, command, reply })
+    }
+
     /// Runs `f` on the tenant state in order with the commands: it sees every command
     /// submitted before it, and only once they are durable.
     pub async fn read<R: Send + 'static>(

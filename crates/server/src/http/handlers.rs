@@ -50,7 +50,7 @@ pub(crate) fn json(status: StatusCode, value: &impl serde::Serialize) -> Respons
     (status, Json(value)).into_response()
 }
 
-fn unexpected(reply: &core::Reply) -> Problem {
+pub(crate) fn unexpected(reply: &core::Reply) -> Problem {
     tracing::error!(?reply, "the core answered with an unexpected reply kind");
     Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "an internal error occurred")
 }
@@ -337,7 +337,7 @@ pub async fn confirm_hold(
     let reply = outcome?;
     let core::Reply::Confirmed { order, total } = reply else { return Err(unexpected(&reply)) };
     if let Some(text) = &input.admission {
-        finish_checkout(handle, text).await;
+        finish_checkout(handle, text);
     }
     Ok(json(
         StatusCode::CREATED,
@@ -359,16 +359,18 @@ fn record_checkout(handle: &TenantHandle, started: std::time::Instant, outcome: 
     }
 }
 
-/// The fan bought: their checkout slot goes to the next in line. Best effort —
+/// The fan bought: their checkout slot goes to the next in line. Queued before the
+/// confirmation is answered, so the fan's next status sees it, but not waited for:
+/// a second group commit would double the confirmation's latency. Best effort —
 /// the window would run out by itself.
-async fn finish_checkout(handle: &TenantHandle, admission: &str) {
+fn finish_checkout(handle: &TenantHandle, admission: &str) {
     let verifier = handle.credentials.keyring.verifier();
     let Ok(body) = verifier.verify(crate::credentials::Kind::Admission, admission) else { return };
     let Ok(body) = <[u8; crate::waiting::admission_body_bytes]>::try_from(body) else { return };
     let event = u32::from_be_bytes(body[..4].try_into().expect("4 bytes"));
     let identity = u128::from_be_bytes(body[4..20].try_into().expect("16 bytes"));
     let command = sturmfest_core::queue::RoomCommand::Finish { identity: sturmfest_core::queue::IdentityKey(identity) };
-    let _ = handle.shard.execute(None, core::Command::Room { event: core::EventId(event), command }).await;
+    let _ = handle.shard.execute_detached(core::Command::Room { event: core::EventId(event), command });
 }
 
 // ----- orders -----

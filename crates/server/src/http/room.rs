@@ -339,10 +339,18 @@ pub async fn join(
     handle.room.spent.redeem(solved, now.max(0) as u64)?;
     let command = RoomCommand::Join { identity: IdentityKey(identity), queue_id: QueueId(queue_id) };
     let reply = run(handle, None, core::Command::Room { event: core::EventId(event), command }).await?;
+    let core::Reply::Room { reply: queue::RoomReply::Joined { kind, place, .. }, .. } = reply else {
+        return Err(super::handlers::unexpected(&reply));
+    };
     // Two devices joining at once: the second Join finds the first's place.
-    let fresh = matches!(reply, core::Reply::Room { reply: queue::RoomReply::Joined { kind: queue::JoinKind::New, .. }, .. });
-    let (status, rank) = status_of(handle, event, identity).await?;
-    let token = place_credential(&handle.credentials.keyring, event, identity, queue_id, rank);
+    let fresh = kind == queue::JoinKind::New;
+    // The reply says where the fan stands and the view, refreshed before the reply,
+    // the rest: no second trip through the writer. A late arrival's place is
+    // signed without its rank; the first poll hands out the ranked one.
+    let view = handle.shard.views.room(event).ok_or_else(|| Problem::from_rejection(&core::Rejection::UnknownRoom))?;
+    let notice = view.message.clone().map(|message| (message, view.resume_at));
+    let status = status_out(handle, event, identity, view.phase, Some(place), view.opens_at, notice, view.waiting);
+    let token = place_credential(&handle.credentials.keyring, event, identity, queue_id, None);
     let out = JoinOut { queue_id: hex::encode(queue_id), token, status };
     Ok(json(if fresh { StatusCode::CREATED } else { StatusCode::OK }, &out))
 }

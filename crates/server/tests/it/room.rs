@@ -134,8 +134,7 @@ async fn a_pre_queue_is_drawn_from_the_committed_seed_and_admitted_in_that_order
     // published view alone — and must say exactly what the writer says.
     let late = join(&n, event, &identity(&n, 7), Some(solved(&n, event).await)).await;
     expect_status(&late, 201);
-    assert!(late.json["status"].get("token").is_none(), "a late arrival is ranked at once: {:#}", late.json);
-    let late_token = late.json["token"].as_str().unwrap().to_string();
+    assert_eq!((late.json["status"]["place"].as_str(), late.json["status"]["position"].as_u64()), (Some("waiting"), Some(5)));
     for (place, queue_id) in order.iter().enumerate() {
         let old = &tokens.iter().find(|(q, _)| q == queue_id).unwrap().1;
         let mut by_writer = status(&n, event, old).await.json;
@@ -153,8 +152,14 @@ async fn a_pre_queue_is_drawn_from_the_committed_seed_and_admitted_in_that_order
         tampered.replace_range(spot..=spot, if &ranked[spot..=spot] == "A" { "B" } else { "A" });
         expect_problem(&status(&n, event, &tampered).await, 401, "queue_token_invalid");
     }
-    let s = status(&n, event, &late_token).await.json;
-    assert_eq!((s["place"].as_str(), s["position"].as_u64()), (Some("waiting"), Some(5)), "{s:#}");
+    // A late arrival's place is ranked by its first poll, like a drawn fan's.
+    let first = status(&n, event, late.json["token"].as_str().unwrap()).await.json;
+    let ranked = first["token"].as_str().expect("the first poll ranks the place");
+    let s = status(&n, event, ranked).await.json;
+    assert!(s.get("token").is_none(), "{s:#}");
+    for s in [&first, &s] {
+        assert_eq!((s["place"].as_str(), s["position"].as_u64()), (Some("waiting"), Some(5)), "{s:#}");
+    }
 }
 
 #[tokio::test]
