@@ -157,20 +157,67 @@ pub async fn availability(
     Ok(response)
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SeatsQuery {
+    /// `states`: only `{"event", "states"}`, one character per seat in id order —
+    /// `f` free, `h` held, `s` sold, `n` not for sale — for refreshing a drawn map.
+    pub view: Option<String>,
+}
+
 #[utoipa::path(get, path = "/api/v1/{tenant}/events/{event}/seats", tag = "public",
-    params(("tenant" = String, Path), ("event" = u32, Path)),
-    responses((status = 200, body = SeatMap), (status = 404, description = "problem+json")))]
-pub async fn seats(State(state): State<AppState>, PathParams((slug, event)): PathParams<(String, u32)>) -> ApiResult {
+    params(("tenant" = String, Path), ("event" = u32, Path), SeatsQuery),
+    responses((status = 200, body = SeatMap), (status = 304, description = "unchanged since If-None-Match"),
+        (status = 404, description = "problem+json")))]
+pub async fn seats(
+    State(state): State<AppState>,
+    PathParams((slug, event)): PathParams<(String, u32)>,
+    QueryParams(query): QueryParams<SeatsQuery>,
+    headers: HeaderMap,
+) -> ApiResult {
     let handle = tenant(&state, &slug)?;
-    let out = handle
-        .shard
-        .read(move |t| {
-            let e = t.event(core::EventId(event))?;
-            Some(serde_json::to_vec(&SeatMap::of(e, t.venue(e.spec.venue)?)).expect("json"))
-        })
-        .await?;
-    let body = out.ok_or_else(|| Problem::from_rejection(&core::Rejection::UnknownEvent))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    let states_only = match query.view.as_deref() {
+        None => false,
+        Some("states") => true,
+        Some(_) => return Err(Problem::unprocessable("invalid_query", "view must be `states` or absent")),
+    };
+    // The availability view's version changes with every hold, sale and release of
+    // the event, so it versions the seat states too: an unchanged map costs a 304
+    // and no trip through the writer. Taken before the read, the tag can only be
+    // older than the body, never newer, so a client never keeps a stale map.
+    let (_, version) = handle.shard.views.availability(event).ok_or_else(|| Problem::from_rejection(&core::Rejection::UnknownEvent))?;
+    let etag = format!("\"{}-{version}{}\"", handle.shard_epoch, if states_only { "-s" } else { "" });
+    let mut response = if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let out = handle
+            .shard
+            .read(move |t| {
+                let e = t.event(core::EventId(event))?;
+                let body = if states_only {
+                    let states: String = e
+                        .seats
+                        .iter()
+                        .map(|s| match s {
+                            core::SeatState::NotForSale => 'n',
+                            core::SeatState::Free => 'f',
+                            core::SeatState::Held(_) => 'h',
+                            core::SeatState::Sold(_) => 's',
+                        })
+                        .collect();
+                    serde_json::to_vec(&serde_json::json!({"event": event, "states": states}))
+                } else {
+                    serde_json::to_vec(&SeatMap::of(e, t.venue(e.spec.venue)?))
+                };
+                Some(body.expect("json"))
+            })
+            .await?;
+        let body = out.ok_or_else(|| Problem::from_rejection(&core::Rejection::UnknownEvent))?;
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
 }
 
 #[utoipa::path(post, path = "/api/v1/{tenant}/events/{event}/sale", tag = "admin",

@@ -1,4 +1,4 @@
-//! The pages' static files, compiled into the binary with `include_str!` (two small
+//! The pages' static files, compiled into the binary with `include_str!` (a few small
 //! scripts need no embedding crate). Each is served under a name carrying a hash of
 //! its content, `/assets/queue.<hash>.js`, so browsers and proxies may cache it for
 //! a year: a new build changes the name, never the bytes behind an old one.
@@ -22,7 +22,11 @@ struct Asset {
 }
 
 static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
-    [("pow.js", include_str!("../../assets/pow.js")), ("queue.js", include_str!("../../assets/queue.js"))]
+    [
+        ("pow.js", include_str!("../../assets/pow.js")),
+        ("queue.js", include_str!("../../assets/queue.js")),
+        ("shop.js", include_str!("../../assets/shop.js")),
+    ]
         .into_iter()
         .map(|(name, body)| {
             let digest = Sha256::digest(body.as_bytes());

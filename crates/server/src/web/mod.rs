@@ -6,6 +6,7 @@
 pub mod assets;
 pub mod format;
 pub mod i18n;
+pub mod shop;
 
 use askama::Template;
 use axum::Router;
@@ -80,6 +81,8 @@ struct EventPage<'a> {
     pause_message: Option<String>,
     categories: Vec<CategoryRow>,
     has_room: bool,
+    shop: Option<shop::Shop>,
+    shop_js: &'static str,
 }
 
 fn card(event: &core::Event, lang: Lang) -> EventCard {
@@ -166,18 +169,32 @@ async fn event_page(
 ) -> Response {
     let lang = Lang::negotiate(query.lang.as_deref(), &headers);
     let Some(handle) = state.tenants.get(&slug) else { return not_found(lang, &headers) };
+    let shop_slug = slug.clone();
     let read = handle
         .shard
         .read(move |t| {
             let event = t.event(core::EventId(event))?;
-            let venue = t.venue(event.spec.venue)?.spec.name.clone();
+            let venue = t.venue(event.spec.venue)?;
             let has_room = t.room(event.id).is_some();
-            Some((card(event, lang), venue, pause_message(event), categories(event, lang), has_room))
+            let shop = shop::shop(&shop_slug, event, venue, has_room, lang);
+            Some((card(event, lang), venue.spec.name.clone(), pause_message(event), categories(event, lang), has_room, shop))
         })
         .await;
     let Ok(read) = read else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
-    let Some((e, venue, pause_message, categories, has_room)) = read else { return not_found(lang, &headers) };
-    let page = EventPage { lang, t: lang.texts(), organizer: &handle.name, slug: &slug, venue, e, pause_message, categories, has_room };
+    let Some((e, venue, pause_message, categories, has_room, shop)) = read else { return not_found(lang, &headers) };
+    let page = EventPage {
+        lang,
+        t: lang.texts(),
+        organizer: &handle.name,
+        slug: &slug,
+        venue,
+        e,
+        pause_message,
+        categories,
+        has_room,
+        shop,
+        shop_js: assets::path("shop.js"),
+    };
     html(&page, lang)
 }
 

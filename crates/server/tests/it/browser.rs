@@ -338,3 +338,130 @@ async fn a_fan_queues_on_a_phone_through_the_pre_queue_the_brake_and_the_sell_ou
     drop(router);
     opened.close().await;
 }
+
+/// The fan shop on a phone: the seat map is drawn from the venue (the demo arena,
+/// 3,000 seats), a fan taps two seats and holds them, the cart counts down; a seat
+/// sold at the counter meanwhile turns grey without a reload; the keyboard walks
+/// the map and chooses a seat; the hold is released; "best available" holds two
+/// seats side by side. What the page shows is checked against the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_chooses_seats_on_the_map_and_best_available_on_a_phone() {
+    use sturmfest_core as core;
+    if !tools_available() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install chromium and chromium-driver (see .ci/run)");
+        eprintln!("chromium or chromedriver not found: install Debian's chromium and chromium-driver to run the browser test");
+        return;
+    }
+    let shots = std::env::var_os("STURMFEST_SCREENSHOTS").map(PathBuf::from);
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::default();
+    let admin = registry.add("club", "Eisclub Sturmfest").unwrap();
+    registry.save(dir.path()).unwrap();
+    let options = NodeOptions { pow_base_bits: 12, pow_bits_max: 12, outbox: None, base_url: "http://127.0.0.1".into() };
+    let opened = node::open_with(dir.path(), ShardConfig::default(), options).await.unwrap();
+    let router = app(opened.state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(node::serve(listener, opened.state.clone(), async {
+        let _ = stopped.await;
+    }));
+
+    let shard = opened.state.tenants["club"].shard.clone();
+    let Ok(core::Reply::VenueCreated { venue }) = shard.execute(None, core::Command::CreateVenue(sturmfest_server::demo::arena())).await.unwrap()
+    else {
+        panic!("the demo arena is a valid venue")
+    };
+    let now = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::get("Europe/Berlin").unwrap());
+    let spec = sturmfest_server::demo::game(venue, "EC Sturmvögel – Eisbären Hafenstadt", &now.checked_add(jiff::Span::new().days(3)).unwrap(), &now.checked_sub(jiff::Span::new().hours(1)).unwrap());
+    let Ok(core::Reply::EventCreated { event }) = shard.execute(None, core::Command::CreateEvent(spec)).await.unwrap() else { panic!("a valid game") };
+    let event = event.0;
+    let open = core::Command::Sale { event: core::EventId(event), action: core::SaleAction::Open };
+    assert!(shard.execute(None, open).await.unwrap().is_ok());
+    let availability = |router: axum::Router| async move { check(&router, get(at("club", &format!("/events/{event}/availability")))).await.json };
+
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, client) = start_browser(profile.path()).await;
+    client.goto(&format!("{base}/club/events/{event}")).await.unwrap();
+    until_text(&client, "#shop-heading", |t| t == "Tickets kaufen").await;
+    // The map is drawn in the browser from the venue's 3,000 seats.
+    let deadline = Instant::now() + page_wait;
+    loop {
+        let drawn = client.execute("return document.querySelectorAll('#seat-map circle').length", vec![]).await.unwrap();
+        if drawn.as_u64() == Some(3_000) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the map never showed the 3,000 seats: {drawn}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let width: f64 = client.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap().as_f64().unwrap();
+    assert!(width <= 390.0, "no sideways scrolling on a phone: {width}px");
+    client.execute("document.getElementById('map-section').scrollIntoView()", vec![]).await.unwrap();
+    screenshot(&client, &shots, "7-shop-map").await;
+
+    // Two seats side by side in block "Mitte links" (block 1): tap, tap, hold.
+    // Block B (in "Sitzplatz Mitte", 32,00 €) starts after block A's 15 × 25 seats.
+    let (first, second) = (375u64, 376u64);
+    for seat in [first, second] {
+        let circle = client.find(Locator::Css(&format!("#seat-map circle[data-seat=\"{seat}\"]"))).await.unwrap();
+        client.execute("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", vec![serde_json::to_value(&circle).unwrap()]).await.unwrap();
+    }
+    until_text(&client, "#selection", |t| t.starts_with("2 ausgewählt")).await;
+    client.find(Locator::Css("#hold-selected")).await.unwrap().click().await.unwrap();
+    until_text(&client, "#cart-places", |t| t.lines().count() == 2).await;
+    let countdown = until_text(&client, "#countdown", |t| t.starts_with("9:") || t.starts_with("10:")).await;
+    assert!(countdown.contains(':'), "{countdown}");
+    until_text(&client, "#cart-total", |t| t.replace('\u{a0}', " ") == "64,00 €").await;
+    let seen = availability(router.clone()).await;
+    assert_eq!(seen["held"], 2, "the page's hold is the server's: {seen:#}");
+    screenshot(&client, &shots, "8-shop-cart").await;
+
+    // A seat sold at the counter turns grey on the fan's map without a reload.
+    let counter = json!({"customer": "kasse-1", "tariff": 0, "channel": "box_office", "selection": {"type": "seats", "seats": [second + 5]}});
+    let held = check(&router, post(at("club", &format!("/events/{event}/holds")), counter).bearer(&admin)).await;
+    expect_status(&held, 201);
+    let sold = check(&router, post(at("club", &format!("/holds/{}/confirm", held.json["hold"].as_str().unwrap())), payment())).await;
+    expect_status(&sold, 201);
+    let css = format!("#seat-map circle[data-seat=\"{}\"]", second + 5);
+    let deadline = Instant::now() + page_wait;
+    loop {
+        let class = client.find(Locator::Css(&css)).await.unwrap().attr("class").await.unwrap().unwrap_or_default();
+        if class.split(' ').any(|c| c == "sold") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sold seat never turned grey: {class}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The keyboard: into the map, a few steps, Enter chooses; the live region says where.
+    client.execute("document.getElementById('seat-map').focus()", vec![]).await.unwrap();
+    let map = client.find(Locator::Css("#seat-map")).await.unwrap();
+    map.send_keys("\u{e014}").await.unwrap(); // first key puts the cursor on the first seat
+    map.send_keys("\u{e014}\u{e014}\u{e015}").await.unwrap();
+    let said = until_text(&client, "#map-status", |t| t.starts_with("Block ")).await;
+    assert!(said.contains("Reihe") && said.contains("Platz"), "{said}");
+    map.send_keys("\u{e007}").await.unwrap();
+    until_text(&client, "#selection", |t| t.starts_with("1 ausgewählt")).await;
+
+    // Release: the cart goes, the server holds nothing.
+    client.find(Locator::Css("#release")).await.unwrap().click().await.unwrap();
+    until_text(&client, "#shop-message", |t| t.contains("freigegeben")).await;
+    assert!(!visible(&client, "#cart").await);
+    assert_eq!(availability(router.clone()).await["held"], 0);
+
+    // Best available: two together in "Sitzplatz Ecke".
+    client.execute("var s = document.getElementById('best-category'); s.value = '1'; s.dispatchEvent(new Event('change'));", vec![]).await.unwrap();
+    client.find(Locator::Css("#best-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let places = until_text(&client, "#cart-places", |t| t.lines().count() == 2).await;
+    let seen = availability(router.clone()).await;
+    assert_eq!(seen["held"], 2, "{seen:#}");
+    let rows: Vec<&str> = places.lines().map(|l| l.rsplit_once(' ').map_or(l, |(row, _)| row)).collect();
+    assert_eq!(rows[0], rows[1], "best available seats are in one row: {places}");
+
+    client.close().await.unwrap();
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    // The writer stops once every handle on its inbox is gone.
+    drop((router, shard));
+    opened.close().await;
+}
