@@ -123,15 +123,20 @@ impl Vouchers {
                 }
                 CardState::Expired => ensure!(balance == 0, "expired card {id:?} holds {balance}"),
                 CardState::Active | CardState::Blocked(_) => {
-                    let expires_at = card.expires_at.ok_or(format!("card {id:?} active without expiry"))?;
-                    ensure!(card.activated_at.is_some(), "card {id:?} active without activation");
-                    expiry.insert((expires_at, *id));
+                    // A card blocked before its sale (stolen stock) was never dated.
+                    let sold = card.activated_at.is_some();
+                    ensure!(sold || matches!(card.state, CardState::Blocked(_)), "card {id:?} active without a sale");
+                    ensure!(card.expires_at.is_some() == sold, "card {id:?} sold without expiry, or dated unsold");
+                    ensure!(sold || balance == 0, "unsold blocked card {id:?} holds {balance}");
+                    if let Some(expires_at) = card.expires_at {
+                        expiry.insert((expires_at, *id));
+                    }
                 }
             }
             if card.state == CardState::Expired {
                 ensure!(card.expires_at.is_some_and(|e| e <= self.now), "card {id:?} expired early");
             }
-            let locked = card.state == CardState::Blocked(BlockReason::PinAttempts);
+            let locked = matches!(card.state, CardState::Blocked(BlockReason::PinAttempts) | CardState::Expired);
             ensure!(card.pin_failures <= pin_attempts_max, "card {id:?} pin failures");
             ensure!(card.pin_failures < pin_attempts_max || locked, "card {id:?} not locked after too many PINs");
             ensure!(card.pin_digest.is_some() || card.pin_failures == 0, "card {id:?} without PIN has failures");
