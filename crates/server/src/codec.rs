@@ -9,11 +9,17 @@ use serde::{Deserialize, Serialize};
 use sturmfest_core as core;
 use sturmfest_core::ledger;
 use sturmfest_core::queue;
+use sturmfest_core::vouchers;
+
+mod voucher_wire;
+use voucher_wire::*;
 
 pub const entry_format_version: u8 = 1;
 /// 2 appends the waiting rooms after the version-1 body; 3 appends the voucher ledger
-/// after the version-2 body. Versions 1 and 2 still decode (no rooms, empty ledger).
-pub const snapshot_format_version: u8 = 3;
+/// after the version-2 body; 4 appends the voucher domain (programmes, merchants,
+/// devices, cards, redemptions, bookings) after the version-3 body. Versions 1 to 3
+/// still decode (no rooms, empty ledger, no vouchers).
+pub const snapshot_format_version: u8 = 4;
 
 /// One log record's payload: the command as applied plus a summary of its outcome,
 /// so replay can assert it reproduced the same decision (a pair assertion across
@@ -54,6 +60,7 @@ impl OutcomeSummary {
                     RoomCreated { event } => ("room_created", u64::from(event.0)),
                     Room { event, .. } => ("room", u64::from(event.0)),
                     Ledger(reply) => ledger_summary(reply),
+                    Voucher(reply) => voucher_summary(reply),
                 };
                 OutcomeSummary { code: format!("ok:{kind}"), id }
             }
@@ -117,6 +124,7 @@ pub fn encode_snapshot(parts: &core::TenantParts) -> Vec<u8> {
     postcard::to_io(&wire, &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&rooms, &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&ledger_to(&parts.ledger), &mut out).expect("writing to a Vec cannot fail");
+    postcard::to_io(&vouchers_to(&parts.vouchers), &mut out).expect("writing to a Vec cannot fail");
     out
 }
 
@@ -125,14 +133,21 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
     let malformed = |e: postcard::Error| DecodeError::Malformed(e.to_string());
     match version {
         1 => Ok(postcard::from_bytes::<WireParts>(body).map_err(malformed)?.into()),
-        2 | 3 => {
+        2..=4 => {
             let (wire, rest): (WireParts, _) = postcard::take_from_bytes(body).map_err(malformed)?;
             let (rooms, rest): (Vec<WireRoom>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
             let mut parts: core::TenantParts = wire.into();
             parts.rooms = rooms.into_iter().map(room_from).collect::<Result<_, _>>()?;
-            let rest = if version == 3 {
+            let rest = if version >= 3 {
                 let (ledger, rest): (WireLedger, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
                 parts.ledger = ledger_from(ledger);
+                rest
+            } else {
+                rest
+            };
+            let rest = if version >= 4 {
+                let (vouchers, rest): (WireVouchers, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
+                parts.vouchers = vouchers_from(vouchers);
                 rest
             } else {
                 rest
@@ -186,6 +201,7 @@ enum WireCommand {
     /// A hold naming the identity a waiting room admitted; plain `Hold` when none.
     HoldAdmitted { event: u32, customer: u64, channel: u8, selection: WireSelection, tariff: u16, admission: u128 },
     Ledger(WireLedgerCommand),
+    Voucher(WireVoucherCommand),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -303,6 +319,7 @@ enum WireReply {
     RoomCreated(u32),
     Room { event: u32, reply: WireRoomReply },
     Ledger(WireLedgerReply),
+    Voucher(WireVoucherReply),
 }
 
 // ----- conversions -----
@@ -379,6 +396,7 @@ impl From<&core::Envelope> for WireEnvelope {
             }
             C::Room { event, command } => WireCommand::Room { event: event.0, command: room_command_to(command) },
             C::Ledger(command) => WireCommand::Ledger(ledger_command_to(command)),
+            C::Voucher(command) => WireCommand::Voucher(voucher_command_to(command)),
         };
         WireEnvelope {
             time_ms: e.time.0,
@@ -446,6 +464,7 @@ impl From<WireEnvelope> for core::Envelope {
             }
             WireCommand::Tick => C::Tick,
             WireCommand::Ledger(command) => C::Ledger(ledger_command_from(command)),
+            WireCommand::Voucher(command) => C::Voucher(voucher_command_from(command)),
         };
         core::Envelope {
             time: core::TimeMs(w.time_ms),
@@ -633,6 +652,7 @@ fn reply_to(r: &core::Reply) -> WireReply {
         RoomCreated { event } => WireReply::RoomCreated(event.0),
         Room { event, reply } => WireReply::Room { event: event.0, reply: room_reply_to(reply) },
         Ledger(reply) => WireReply::Ledger(ledger_reply_to(reply)),
+        Voucher(reply) => WireReply::Voucher(voucher_reply_to(reply)),
     }
 }
 
@@ -659,6 +679,7 @@ fn reply_from(w: WireReply) -> core::Reply {
         WireReply::RoomCreated(e) => RoomCreated { event: core::EventId(e) },
         WireReply::Room { event, reply } => Room { event: core::EventId(event), reply: room_reply_from(reply) },
         WireReply::Ledger(reply) => Ledger(ledger_reply_from(reply)),
+        WireReply::Voucher(reply) => Voucher(voucher_reply_from(reply)),
     }
 }
 
@@ -831,6 +852,7 @@ impl From<WireParts> for core::TenantParts {
                 .collect(),
             rooms: Vec::new(),
             ledger: ledger::Ledger::new().parts(),
+            vouchers: vouchers::VoucherParts::default(),
         }
     }
 }
