@@ -1842,6 +1842,18 @@ mod tests {
     }
 
     #[test]
+    fn a_full_card_batch_fits_one_log_record() {
+        use sturmfest_core::vouchers::limits::batch_cards_max;
+        let cards = (0..batch_cards_max as u64)
+            .map(|n| NewCard { id: CardId(u64::MAX - n), code_digest: [0xFF; 32], pin_digest: Some([0xFF; 32]) })
+            .collect();
+        let issue = V::IssueCards { programme: ProgrammeId(u32::MAX), batch: BatchId(u32::MAX), medium: CardMedium::Digital, cards };
+        let key = core::Idempotency { key: core::IdemKey(u128::MAX), fingerprint: u64::MAX };
+        let bytes = entry_bytes_bound(Some(&key), &core::Command::Voucher(issue));
+        assert!(bytes <= sturmfest_log::record_payload_bytes_max / 16, "{bytes} bytes: a batch is far from the record limit");
+    }
+
+    #[test]
     fn voucher_outcomes_summarise_the_decision() {
         let redeemed = Ok(core::Reply::Voucher(sturmfest_core::vouchers::VoucherReply::Redeemed {
             redemption: RedemptionId(1),

@@ -49,7 +49,7 @@ pub const pin_digits_max: usize = 6;
 const _: () = assert!(code_random_bits >= 80);
 // Weights α^0..α^19 must be distinct: fewer symbols than the order of α (31).
 const _: () = assert!(code_symbols < 31);
-const _: () = assert!(code_symbols % code_group_symbols == 0);
+const _: () = assert!(code_symbols.is_multiple_of(code_group_symbols));
 
 /// Crockford's base-32 alphabet: the value of a symbol is its index.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
