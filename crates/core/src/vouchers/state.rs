@@ -93,7 +93,8 @@ pub(super) fn expiry_fits(now: TimeMs, expires_at: TimeMs) -> bool {
     let zone = expiry_zone_offset_ms_max;
     let earliest = year_of_ms(now.0.saturating_sub(zone));
     let latest = year_of_ms(now.0.saturating_add(zone));
-    (earliest..=latest).any(|year| (expires_at.0 - year_start_ms(year + 4)).abs() <= zone)
+    // `abs_diff`, because `expires_at` is client input and may be anywhere in i64.
+    (earliest..=latest).any(|year| expires_at.0.abs_diff(year_start_ms(year + 4)) <= zone.unsigned_abs())
 }
 
 fn check_name(name: &str) -> Result<(), VoucherRejection> {

@@ -469,6 +469,11 @@ fn raw_ledger_commands_cannot_touch_voucher_accounts() {
     assert_eq!(w.balance(5), Cents::ZERO);
     assert_eq!(w.tenant.vouchers().card_by_code(&code_digest(5)).map(|c| c.id), Some(CardId(5)));
     assert_eq!(w.tenant.next_expiry(), None, "an inactive card has no expiry yet");
+    for wild in [i64::MIN, i64::MAX, 0, expiry_after_sale(w.now).0 + 15 * 3_600_000] {
+        let paid_via = PaidVia::Cash { sales_point: SalesPointId(1) };
+        let activate = VoucherCommand::ActivateCard { card: CardId(5), amount: Cents(1), paid_via, expires_at: TimeMs(wild) };
+        assert_eq!(code_of(&w.voucher(activate)), "expiry_invalid", "expires_at {wild}");
+    }
 }
 
 #[test]
@@ -486,6 +491,11 @@ fn restore_refuses_voucher_state_that_disagrees_with_the_ledger() {
     let expires_at = expiry_after_sale(w.now);
     let paid_via = PaidVia::Cash { sales_point: SalesPointId(1) };
     w.voucher(VoucherCommand::ActivateCard { card: CardId(5), amount: Cents(2_000), paid_via, expires_at }).unwrap();
+    for wild in [i64::MIN, i64::MAX, 0] {
+        let paid_via = PaidVia::Cash { sales_point: SalesPointId(1) };
+        let activate = VoucherCommand::ActivateCard { card: CardId(5), amount: Cents(1), paid_via, expires_at: TimeMs(wild) };
+        assert_eq!(code_of(&w.voucher(activate)), "card_not_inactive", "the card was sold above");
+    }
     let parts = w.tenant.parts();
 
     let mut richer = parts.clone();
