@@ -72,7 +72,8 @@ pub(super) fn year_start_ms(year: i64) -> i64 {
     let yoe = y - era * 400;
     let doy = 306; // 1 January is day 306 of the March-based year.
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe - 719_468) * 86_400_000
+    // Saturating: only a clock near the end of i64 gets here, and it must not panic.
+    (era * 146_097 + doe - 719_468).saturating_mul(86_400_000)
 }
 
 /// The UTC year an instant falls in.

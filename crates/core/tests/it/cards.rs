@@ -14,7 +14,8 @@
 //! A property test throws random sequences (activate, load, redeem with right, wrong
 //! or no PIN, reverse, refund, block, move, revoke, expire, tick, small time steps and
 //! jumps to the next expiry) at two programmes, two shops, three tills and eight cards,
-//! and checks every reply's code and every card's balance and state against a small
+//! and checks every reply's code, every card's balance and state, the expired value,
+//! the liability and a merchant's redemptions in a time range against a small
 //! reference model written independently of the core, the invariants after every
 //! step, a snapshot in the middle and at the end, and that replaying the recorded
 //! commands rebuilds an equal tenant. A guard test proves the workload reaches every
@@ -912,6 +913,20 @@ fn run(ops: &[Op]) -> Result<Vec<&'static str>, TestCaseError> {
         }
     }
     w.snapshot_round_trip();
+    // A settlement statement's query: a merchant's redemptions in a half-open range.
+    let (from, until) = (parse_time(START) + 30_000, parse_time(START) + 150_000);
+    for merchant in [1u32, 2] {
+        let listed: Vec<u128> =
+            w.tenant.vouchers().redemptions_of(MerchantId(merchant), TimeMs(from), TimeMs(until)).map(|r| r.id.0).collect();
+        let mut expected: Vec<(i64, u128)> = model
+            .redemptions
+            .iter()
+            .filter(|(_, r)| r.merchant == merchant && (from..until).contains(&r.at))
+            .map(|(id, r)| (r.at, *id))
+            .collect();
+        expected.sort();
+        prop_assert_eq!(listed, expected.into_iter().map(|(_, id)| id).collect::<Vec<_>>(), "merchant {}", merchant);
+    }
     let liability: i64 = PROGRAMMES.iter().map(|p| w.tenant.vouchers().liability(w.tenant.ledger(), ProgrammeId(*p)).0).sum();
     prop_assert_eq!(liability, model.cards.values().map(|c| c.balance).sum::<i64>());
     prop_assert_eq!(w.replayed(), w.tenant, "replaying the commands rebuilds the tenant");
