@@ -6,6 +6,7 @@ use crate::ids::*;
 use crate::ledger::LedgerCommand;
 use crate::queue::{IdentityKey, RoomCommand, RoomConfig};
 use crate::venue::VenueSpec;
+use crate::vouchers::VoucherCommand;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
@@ -48,6 +49,10 @@ pub enum Command {
     /// ledger is idempotent by transfer id on its own; an idempotency key on the
     /// envelope works as for any command.
     Ledger(LedgerCommand),
+    /// A voucher command (programmes, merchants, devices, cards; see `vouchers`),
+    /// applied at the envelope's time; its money moves through the tenant's ledger.
+    /// Raw `Ledger` commands may not name the voucher domain's accounts or transfers.
+    Voucher(VoucherCommand),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

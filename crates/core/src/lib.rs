@@ -16,6 +16,7 @@ pub mod outcome;
 pub mod queue;
 pub mod state;
 pub mod venue;
+pub mod vouchers;
 
 pub use command::*;
 pub use event::*;

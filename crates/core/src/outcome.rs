@@ -5,6 +5,7 @@
 use crate::ids::*;
 use crate::ledger::{LedgerRejection, LedgerReply};
 use crate::queue::{RoomRejection, RoomReply};
+use crate::vouchers::{VoucherRejection, VoucherReply};
 
 pub type Outcome = Result<Reply, Rejection>;
 
@@ -22,6 +23,7 @@ pub enum Reply {
     RoomCreated { event: EventId },
     Room { event: EventId, reply: RoomReply },
     Ledger(LedgerReply),
+    Voucher(VoucherReply),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +83,8 @@ pub enum Rejection {
     Room(RoomRejection),
     /// The voucher ledger refused; its own code is this rejection's code.
     Ledger(LedgerRejection),
+    /// The voucher domain refused; its own code is this rejection's code.
+    Voucher(VoucherRejection),
 }
 
 impl Rejection {
@@ -130,6 +134,7 @@ impl Rejection {
             AdmissionRequired => "admission_required",
             Room(rejection) => rejection.code(),
             Ledger(rejection) => rejection.code(),
+            Voucher(rejection) => rejection.code(),
         }
     }
 

@@ -125,6 +125,8 @@ pub struct TenantParts {
     pub rooms: Vec<(EventId, [u8; 32], crate::queue::RoomParts)>,
     /// The voucher ledger's facts.
     pub ledger: crate::ledger::LedgerParts,
+    /// Voucher programmes, merchants, devices and cards (their money is in `ledger`).
+    pub vouchers: crate::vouchers::VoucherParts,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -144,6 +146,8 @@ pub struct Tenant {
     rooms: BTreeMap<EventId, SaleRoom>,
     /// The voucher ledger; see `state/vouchers.rs`.
     ledger: crate::ledger::Ledger,
+    /// Programmes, merchants, devices and cards; see `state/vouchers.rs`.
+    vouchers: crate::vouchers::Vouchers,
 }
 
 impl Tenant {
@@ -176,11 +180,13 @@ impl Tenant {
             Command::Tick => {
                 self.tick_rooms();
                 self.tick_ledger();
+                self.tick_vouchers();
                 Ok(Reply::Ticked { expired })
             }
             Command::CreateRoom { event, config, seed } => self.create_room(*event, config, *seed),
             Command::Room { event, command } => self.room_command(*event, command),
             Command::Ledger(command) => self.ledger_command(command),
+            Command::Voucher(command) => self.voucher_command(command),
         };
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, &outcome) {
             self.remember(idem, reply.clone());
@@ -236,14 +242,11 @@ impl Tenant {
         self.confirmed.get(&hold).copied()
     }
 
-    /// When the next hold or voucher reservation falls due, so a runtime knows when
-    /// a `Tick` is worth sending (a tick expires both).
+    /// When the next hold, voucher reservation or voucher card falls due, so a
+    /// runtime knows when a `Tick` is worth sending (a tick expires all three).
     pub fn next_expiry(&self) -> Option<TimeMs> {
         let hold = self.expiry.first().map(|(at, _)| *at);
-        match (hold, self.ledger.next_expiry()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [hold, self.ledger.next_expiry(), self.vouchers.next_expiry()].into_iter().flatten().min()
     }
 
     pub(crate) fn expiry_entries(&self) -> impl Iterator<Item = (TimeMs, HoldId)> + '_ {
@@ -737,6 +740,7 @@ impl Tenant {
                 .collect(),
             rooms: self.rooms.iter().map(|(event, r)| (*event, r.seed, r.room.parts())).collect(),
             ledger: self.ledger.parts(),
+            vouchers: self.vouchers.parts(),
         }
     }
 
@@ -777,6 +781,8 @@ impl Tenant {
             }
         }
         tenant.ledger = crate::ledger::Ledger::restore(parts.ledger).map_err(|why| format!("ledger: {why}"))?;
+        tenant.vouchers =
+            crate::vouchers::Vouchers::restore(parts.vouchers, &tenant.ledger).map_err(|why| format!("vouchers: {why}"))?;
         tenant.check_ticketing_result()?;
         Ok(tenant)
     }

@@ -18,5 +18,6 @@ pub mod runtime;
 pub mod tenants;
 pub mod tickets;
 pub mod views;
+pub mod vouchers;
 pub mod waiting;
 pub mod web;

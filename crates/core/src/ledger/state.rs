@@ -150,6 +150,11 @@ impl Ledger {
         self.accounts.get(&id)
     }
 
+    /// How many accounts exist: what a command that opens several checks capacity by.
+    pub fn account_count(&self) -> usize {
+        self.accounts.len()
+    }
+
     /// Every account, by id.
     pub fn accounts(&self) -> impl Iterator<Item = &Account> {
         self.accounts.values()

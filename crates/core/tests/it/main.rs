@@ -4,8 +4,10 @@
 //! command sequences at it and checks every reply against an independent auditor,
 //! replay and snapshot restore, `queue` does both for the waiting room, and `tidy`
 //! keeps the workspace's house rules. `vouchers` runs the ledger inside the tenant:
-//! through `Tenant::apply`, snapshots and replay.
+//! through `Tenant::apply`, snapshots and replay; `cards` tests voucher programmes,
+//! merchants, devices and cards on top of it with a scenario and a reference model.
 
+mod cards;
 mod ledger;
 mod props;
 mod queue;

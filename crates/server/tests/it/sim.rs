@@ -463,9 +463,10 @@ impl Auditor {
             }
             // The simulator's workload has no waiting rooms and no vouchers (their own
             // models check them: crates/core/tests/it/queue.rs, rooms.rs, ledger.rs
-            // and vouchers.rs; committer.rs takes the ledger through a real store).
+            // vouchers.rs and cards.rs; committer.rs takes the ledger through a real store).
             Command::CreateRoom { .. } | Command::Room { .. } => ensure!(false, "the workload sends no room commands"),
             Command::Ledger(_) => ensure!(false, "the workload sends no ledger commands"),
+            Command::Voucher(_) => ensure!(false, "the workload sends no voucher commands"),
         }
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, outcome) {
             self.remembered.insert(idem.key, (idem.fingerprint, reply.clone()));
