@@ -48,6 +48,9 @@ pub enum Command {
     /// ledger is idempotent by transfer id on its own; an idempotency key on the
     /// envelope works as for any command.
     Ledger(LedgerCommand),
+    /// A staff-account command (`staff`): accounts, roles, logins and logouts, so
+    /// office logins are as durable as the sales they make.
+    Staff(crate::staff::StaffCommand),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -22,6 +22,7 @@ pub enum Reply {
     RoomCreated { event: EventId },
     Room { event: EventId, reply: RoomReply },
     Ledger(LedgerReply),
+    Staff(crate::staff::StaffReply),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +82,8 @@ pub enum Rejection {
     Room(RoomRejection),
     /// The voucher ledger refused; its own code is this rejection's code.
     Ledger(LedgerRejection),
+    /// The staff domain refused; its own code is this rejection's code.
+    Staff(crate::staff::StaffRejection),
 }
 
 impl Rejection {
@@ -130,6 +133,7 @@ impl Rejection {
             AdmissionRequired => "admission_required",
             Room(rejection) => rejection.code(),
             Ledger(rejection) => rejection.code(),
+            Staff(rejection) => rejection.code(),
         }
     }
 

@@ -18,6 +18,7 @@ use crate::outcome::*;
 use crate::venue::{Venue, VenueSpec};
 
 mod rooms;
+mod staff;
 mod vouchers;
 
 pub use rooms::SaleRoom;
@@ -125,6 +126,8 @@ pub struct TenantParts {
     pub rooms: Vec<(EventId, [u8; 32], crate::queue::RoomParts)>,
     /// The voucher ledger's facts.
     pub ledger: crate::ledger::LedgerParts,
+    /// Staff accounts and live sessions.
+    pub staff: crate::staff::StaffParts,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -144,6 +147,8 @@ pub struct Tenant {
     rooms: BTreeMap<EventId, SaleRoom>,
     /// The voucher ledger; see `state/vouchers.rs`.
     ledger: crate::ledger::Ledger,
+    /// Staff accounts and sessions; see `state/staff.rs`.
+    staff: crate::staff::Staff,
 }
 
 impl Tenant {
@@ -154,6 +159,7 @@ impl Tenant {
     pub fn apply(&mut self, envelope: &Envelope) -> Outcome {
         self.now = self.now.max(envelope.time);
         let expired = self.expire_due();
+        self.advance_staff();
         self.forget_idempotency();
         if let Some(idem) = envelope.idempotency {
             if let Some(entry) = self.idempotency.get(&idem.key) {
@@ -181,6 +187,7 @@ impl Tenant {
             Command::CreateRoom { event, config, seed } => self.create_room(*event, config, *seed),
             Command::Room { event, command } => self.room_command(*event, command),
             Command::Ledger(command) => self.ledger_command(command),
+            Command::Staff(command) => self.staff_command(command),
         };
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, &outcome) {
             self.remember(idem, reply.clone());
@@ -236,14 +243,11 @@ impl Tenant {
         self.confirmed.get(&hold).copied()
     }
 
-    /// When the next hold or voucher reservation falls due, so a runtime knows when
-    /// a `Tick` is worth sending (a tick expires both).
+    /// When the next hold, voucher reservation or staff session falls due, so a
+    /// runtime knows when a `Tick` is worth sending (a tick expires all three).
     pub fn next_expiry(&self) -> Option<TimeMs> {
         let hold = self.expiry.first().map(|(at, _)| *at);
-        match (hold, self.ledger.next_expiry()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [hold, self.ledger.next_expiry(), self.staff.next_expiry()].into_iter().flatten().min()
     }
 
     pub(crate) fn expiry_entries(&self) -> impl Iterator<Item = (TimeMs, HoldId)> + '_ {
@@ -737,6 +741,7 @@ impl Tenant {
                 .collect(),
             rooms: self.rooms.iter().map(|(event, r)| (*event, r.seed, r.room.parts())).collect(),
             ledger: self.ledger.parts(),
+            staff: self.staff.parts(),
         }
     }
 
@@ -777,6 +782,7 @@ impl Tenant {
             }
         }
         tenant.ledger = crate::ledger::Ledger::restore(parts.ledger).map_err(|why| format!("ledger: {why}"))?;
+        tenant.staff = crate::staff::Staff::restore(parts.staff, tenant.now).map_err(|why| format!("staff: {why}"))?;
         tenant.check_ticketing_result()?;
         Ok(tenant)
     }
