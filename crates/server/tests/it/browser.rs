@@ -171,7 +171,7 @@ async fn a_fan_queues_on_a_phone_through_the_pre_queue_the_brake_and_the_sell_ou
     let admin = registry.add("club", "Eisclub Sturmfest").unwrap();
     registry.save(dir.path()).unwrap();
     let outbox = Mailer::new(&sink_config(&sink)).unwrap().spawn();
-    let options = NodeOptions { pow_base_bits: 12, pow_bits_max: 12, outbox: Some(outbox), base_url: "http://127.0.0.1".into() };
+    let options = NodeOptions { pow_base_bits: 12, pow_bits_max: 12, outbox: Some(outbox), base_url: "http://127.0.0.1".into(), ..Default::default() };
     let opened = node::open_with(dir.path(), ShardConfig::default(), options).await.unwrap();
     let router = app(opened.state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
