@@ -335,9 +335,31 @@ pub struct StaffTexts {
     pub role_box_office: &'static str,
     pub role_voucher_office: &'static str,
     pub role_merchant: &'static str,
+    pub roles_button: &'static str,
+    pub roles_ok: &'static str,
+    pub error_login_invalid: &'static str,
+    pub error_password_length: &'static str,
+    pub error_display_name: &'static str,
+    pub error_roles_empty: &'static str,
+    pub error_login_taken: &'static str,
+    pub error_last_admin: &'static str,
+    pub error_other: &'static str,
 }
 
 impl StaffTexts {
+    /// A staff rejection for the accounts page, in the page's language.
+    pub fn rejection(&self, rejection: sturmfest_core::staff::StaffRejection) -> &'static str {
+        use sturmfest_core::staff::StaffRejection as R;
+        match rejection {
+            R::LoginInvalid => self.error_login_invalid,
+            R::DisplayNameInvalid => self.error_display_name,
+            R::RolesEmpty => self.error_roles_empty,
+            R::LoginTaken => self.error_login_taken,
+            R::LastAdmin => self.error_last_admin,
+            _ => self.error_other,
+        }
+    }
+
     pub fn role(&self, role: sturmfest_core::staff::Role) -> &'static str {
         use sturmfest_core::staff::Role;
         match role {
@@ -393,6 +415,15 @@ pub static STAFF_DE: StaffTexts = StaffTexts {
     role_box_office: "Kasse",
     role_voucher_office: "Gutscheinbüro",
     role_merchant: "Händler",
+    roles_button: "Rollen speichern",
+    roles_ok: "Die Rollen wurden gespeichert.",
+    error_login_invalid: "Ein Benutzername hat 2 bis 64 Zeichen: a–z, 0–9, Punkt, Bindestrich, Unterstrich.",
+    error_password_length: "Ein Passwort hat mindestens 10 Zeichen.",
+    error_display_name: "Bitte geben Sie einen Anzeigenamen an (höchstens 96 Zeichen).",
+    error_roles_empty: "Bitte wählen Sie mindestens eine Rolle.",
+    error_login_taken: "Diesen Benutzernamen gibt es schon.",
+    error_last_admin: "Das letzte aktive Leitungskonto kann weder gesperrt werden noch die Leitungsrolle verlieren.",
+    error_other: "Bitte prüfen Sie die Eingaben und versuchen Sie es erneut.",
 };
 
 pub static STAFF_EN: StaffTexts = StaffTexts {
@@ -438,4 +469,13 @@ pub static STAFF_EN: StaffTexts = StaffTexts {
     role_box_office: "Box office",
     role_voucher_office: "Voucher office",
     role_merchant: "Merchant",
+    roles_button: "Save roles",
+    roles_ok: "The roles were saved.",
+    error_login_invalid: "A user name has 2 to 64 characters: a–z, 0–9, dot, hyphen, underscore.",
+    error_password_length: "A password has at least 10 characters.",
+    error_display_name: "Please give a display name (at most 96 characters).",
+    error_roles_empty: "Please choose at least one role.",
+    error_login_taken: "This user name is taken.",
+    error_last_admin: "The last active head account can neither be disabled nor lose the head role.",
+    error_other: "Please check the form and try again.",
 };

@@ -61,6 +61,8 @@ pub struct AccountRow {
     pub login: String,
     pub display_name: String,
     pub roles: String,
+    /// (form field suffix, label, held) for the account's role checkboxes.
+    pub role_boxes: Vec<(&'static str, &'static str, bool)>,
     pub enabled: bool,
     pub sessions: usize,
 }
@@ -78,7 +80,7 @@ struct AccountsPage<'a> {
     /// (form field suffix, label) for every role checkbox.
     roles: Vec<(&'static str, &'static str)>,
     ok: Option<&'static str>,
-    error: Option<String>,
+    error: Option<&'static str>,
 }
 
 fn role_list(roles: Roles, s: &StaffTexts) -> String {
@@ -225,12 +227,13 @@ pub async fn accounts_page(staff: StaffSession, Query(query): Query<AccountsQuer
         Some("created") => Some(s.created_ok),
         Some("disabled") => Some(s.disabled_ok),
         Some("password") => Some(s.password_ok),
+        Some("roles") => Some(s.roles_ok),
         _ => None,
     };
     render_accounts(&staff, lang, ok, None).await
 }
 
-async fn render_accounts(staff: &StaffSession, lang: Lang, ok: Option<&'static str>, error: Option<String>) -> Response {
+async fn render_accounts(staff: &StaffSession, lang: Lang, ok: Option<&'static str>, error: Option<&'static str>) -> Response {
     let s = lang.staff();
     let read = staff
         .handle
@@ -245,6 +248,7 @@ async fn render_accounts(staff: &StaffSession, lang: Lang, ok: Option<&'static s
                     login: a.login.as_str().to_string(),
                     display_name: a.display_name.clone(),
                     roles: role_list(a.roles, s),
+                    role_boxes: Role::ALL.iter().map(|r| (r.code(), s.role(*r), a.roles.contains(*r))).collect(),
                     enabled: a.is_enabled(),
                     sessions: staff.sessions_of(a.id),
                 })
@@ -270,7 +274,7 @@ async fn render_accounts(staff: &StaffSession, lang: Lang, ok: Option<&'static s
     html(&page, lang)
 }
 
-/// One form for the three account actions; checkboxes arrive as `role_<code>=on`.
+/// One form for the four account actions (create, roles, password, disable); checkboxes arrive as `role_<code>=on`.
 #[derive(Deserialize, Default)]
 pub struct AccountForm {
     #[serde(default)]
@@ -317,44 +321,52 @@ pub async fn accounts_submit(
     if let Err(denied) = staff.check_csrf(&form.csrf).and_then(|()| staff.require(Role::Admin)) {
         return denied.respond(&staff.slug, &headers);
     }
-    let command = match account_command(&form).await {
+    let s = lang.staff();
+    let command = match account_command(&form, s).await {
         Ok(command) => command,
         Err(why) => return with_status(render_accounts(&staff, lang, None, Some(why)).await, StatusCode::UNPROCESSABLE_ENTITY),
     };
     let done = match &command {
         StaffCommand::CreateAccount { .. } => "created",
         StaffCommand::Disable { .. } => "disabled",
+        StaffCommand::SetRoles { .. } => "roles",
         _ => "password",
     };
     match staff.handle.shard.execute(None, core::Command::Staff(command)).await {
         Ok(Ok(_)) => see_other(format!("/{}/staff/accounts?lang={}&done={done}", staff.slug, lang.code())),
         Ok(Err(rejection)) => {
-            let problem = crate::http::problem::Problem::from_rejection(&rejection);
-            with_status(render_accounts(&staff, lang, None, Some(rejection.detail())).await, problem.status)
+            let status = crate::http::problem::Problem::from_rejection(&rejection).status;
+            let text = match rejection {
+                core::Rejection::Staff(r) => s.rejection(r),
+                _ => s.error_other,
+            };
+            with_status(render_accounts(&staff, lang, None, Some(text)).await, status)
         }
         Err(e) => crate::http::problem::Problem::from(e).into_response(),
     }
 }
 
-/// Parses the form into a command; hashing a new password happens here, off the writer.
-async fn account_command(form: &AccountForm) -> Result<StaffCommand, String> {
-    let account = || form.account.map(StaffAccountId).ok_or_else(|| "no account named".to_string());
+/// Parses the form into a command, with the page's text for what is wrong; hashing
+/// a new password happens here, off the writer.
+async fn account_command(form: &AccountForm, s: &'static StaffTexts) -> Result<StaffCommand, &'static str> {
+    let account = || form.account.map(StaffAccountId).ok_or(s.error_other);
+    let new_hash = || async {
+        check_new_password(&form.password).map_err(|_| s.error_password_length)?;
+        hash_password(form.password.clone()).await.map_err(|_| s.error_other)
+    };
     match form.action.as_str() {
         "create" => {
-            let login = LoginName::parse(&form.login.trim().to_lowercase())
-                .ok_or("a login has 2 to 64 characters: a–z, 0–9, '.', '-', '_'")?;
+            let login = LoginName::parse(&form.login.trim().to_lowercase()).ok_or(s.error_login_invalid)?;
             let display_name = form.display_name.trim().to_string();
-            check_new_password(&form.password)?;
-            let password_hash = hash_password(form.password.clone()).await.map_err(|p| p.detail)?;
+            let password_hash = new_hash().await?;
             Ok(StaffCommand::CreateAccount { login, display_name, password_hash, roles: form.roles() })
         }
         "disable" => Ok(StaffCommand::Disable { account: account()? }),
+        "roles" => Ok(StaffCommand::SetRoles { account: account()?, roles: form.roles() }),
         "password" => {
             let account = account()?;
-            check_new_password(&form.password)?;
-            let password_hash = hash_password(form.password.clone()).await.map_err(|p| p.detail)?;
-            Ok(StaffCommand::ChangePassword { account, password_hash })
+            Ok(StaffCommand::ChangePassword { account, password_hash: new_hash().await? })
         }
-        _ => Err("unknown action".into()),
+        _ => Err(s.error_other),
     }
 }

@@ -10,7 +10,9 @@
 //! one, and the log holds only the id's digest; a session expires by time; a form
 //! without its session's CSRF token, or with another's, is refused with 403
 //! `csrf_invalid` and changes nothing; roles gate the accounts page; disabling an
-//! account ends its sessions at once; sessions and accounts survive a restart;
+//! account ends its sessions at once; an admin changes roles and sees refusals in
+//! the page's language; an https node marks the cookie `Secure`; sessions and
+//! accounts survive a restart;
 //! login attempts are limited per login name and per address; only the tenant's
 //! API token creates accounts through the API; and one tenant's cookie opens
 //! nothing at another's.
@@ -359,4 +361,47 @@ async fn one_tenants_session_opens_nothing_at_another_and_browsers_are_sent_to_t
         assert!(page.contains(&format!("<label for=\"login\">{label}</label>")) && page.contains("autocomplete=\"current-password\""));
     }
     assert_eq!(check(&n.app, get("/nowhere/staff/login")).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_admin_changes_roles_and_sees_refusals_in_the_pages_language() {
+    let n = fresh().await;
+    let admin = logged_in(&n, "office", OFFICE_PASSWORD).await;
+    let kasse = logged_in(&n, "kasse", KASSE_PASSWORD).await;
+    let token = csrf(&n, &admin).await;
+    expect_problem(&check(&n.app, with_cookie("/club/staff/accounts", &kasse)).await, 403, "staff_forbidden");
+    let promote = [("csrf", token.as_str()), ("action", "roles"), ("account", "2"), ("role_box_office", "on"), ("role_admin", "on")];
+    let reply = check(&n.app, form("/club/staff/accounts", Some(&admin), &promote)).await;
+    expect_status(&reply, 303);
+    assert_eq!(reply.headers[header::LOCATION], "/club/staff/accounts?lang=de&done=roles");
+    expect_status(&check(&n.app, with_cookie("/club/staff/accounts", &kasse)).await, 200);
+
+    let taken = [("csrf", token.as_str()), ("action", "create"), ("login", "kasse"), ("display_name", "Zweite"), ("password", "long-enough-9"), ("role_office", "on")];
+    let reply = check(&n.app, form("/club/staff/accounts?lang=en", Some(&admin), &taken)).await;
+    expect_status(&reply, 409);
+    assert!(html(&reply).contains("This user name is taken."), "{reply:#?}");
+    let short = [("csrf", token.as_str()), ("action", "create"), ("login", "neu"), ("display_name", "Neu"), ("password", "short"), ("role_office", "on")];
+    let reply = check(&n.app, form("/club/staff/accounts", Some(&admin), &short)).await;
+    expect_status(&reply, 422);
+    assert!(html(&reply).contains("Ein Passwort hat mindestens 10 Zeichen."), "{reply:#?}");
+    assert_eq!(n.accounts().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_node_served_over_https_marks_the_session_cookie_secure() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut registry = Registry::default();
+    let token = registry.add("club", "Eisclub").expect("add club");
+    registry.save(dir.path()).expect("save registry");
+    let options = NodeOptions { base_url: "https://tickets.example".into(), ..NodeOptions::default() };
+    let opened = node::open_with(dir.path(), ShardConfig::default(), options).await.expect("open node");
+    let app = app(opened.state.clone());
+    let body = json!({"login": "office", "display_name": "Office", "password": OFFICE_PASSWORD, "roles": ["admin"]});
+    expect_status(&check(&app, post("/api/v1/club/staff/accounts", body).bearer(&token)).await, 201);
+    let reply = check(&app, form("/club/staff/login", None, &[("login", "office"), ("password", OFFICE_PASSWORD)])).await;
+    expect_status(&reply, 303);
+    let cookie = reply.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.ends_with("; Secure") && cookie.contains("HttpOnly"), "{cookie}");
+    drop(app);
+    opened.close().await;
 }
