@@ -121,6 +121,12 @@ pub async fn open_with(data_dir: &Path, shard_config: ShardConfig, options: Node
         drivers.push(tokio::spawn(crate::waiting::drive(shard.clone(), room.clone())));
         let mut staff_config = options.staff.clone();
         staff_config.secure_cookies |= options.base_url.starts_with("https://");
+        if staff_config.base_origin.is_empty() {
+            // Scheme and authority only: `https://tickets.example/shop` → `https://tickets.example`.
+            let url = options.base_url.trim_end_matches('/');
+            let authority_end = url.find("://").map_or(url.len(), |i| url[i + 3..].find('/').map_or(url.len(), |j| i + 3 + j));
+            staff_config.base_origin = url[..authority_end].to_string();
+        }
         let staff = Arc::new(crate::staff::StaffServices::new(staff_config));
         drivers.push(crate::ratelimit::spawn_retain(
             staff.limits(),

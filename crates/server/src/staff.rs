@@ -27,8 +27,9 @@
 //! **CSRF.** Every state-changing form carries `csrf = base64url(HMAC-SHA256(tenant
 //! secret, "staff-csrf\0" ‖ session id))`, compared in constant time. It is bound
 //! to the session, so it rotates with it, and `SameSite=Strict` is a second fence.
-//! The login form has no session yet to bind a token to; a forged login could only
-//! log the victim into an account whose password the attacker already knows.
+//! The login form has no session yet to bind a token to; there a browser's `Origin`
+//! header, when sent, must name this node (its `Host`, or the configured base URL),
+//! so another site cannot log a victim into an account the attacker controls.
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -77,6 +78,9 @@ const _: () = assert!(password_bytes_min < password_bytes_max);
 #[derive(Clone, Debug)]
 pub struct StaffConfig {
     pub session_lifetime_ms: i64,
+    /// The node's own origin (scheme, host, port), accepted as a login form's
+    /// `Origin`; the node sets it from its base URL.
+    pub base_origin: String,
     /// Adds `Secure` to the cookie; the node sets it when its base URL is https.
     pub secure_cookies: bool,
     pub limits: LimitsConfig,
@@ -86,6 +90,7 @@ impl Default for StaffConfig {
     fn default() -> StaffConfig {
         StaffConfig {
             session_lifetime_ms: session_lifetime_ms_default,
+            base_origin: String::new(),
             secure_cookies: false,
             limits: LimitsConfig {
                 per_ip: quota(login_ip_burst_max, login_ip_refill_ms),
@@ -198,6 +203,15 @@ pub fn clear_cookie(slug: &str, config: &StaffConfig) -> HeaderValue {
 }
 
 // ----- login and logout -----
+
+/// Whether a login POST may come from where it says: no `Origin` (older clients,
+/// API tools) passes; one that names this node's `Host` or `base_origin` passes.
+pub fn origin_allowed(headers: &HeaderMap, base_origin: &str) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    let authority = origin.split_once("://").map_or("", |(_, rest)| rest);
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    host.is_some_and(|h| h.eq_ignore_ascii_case(authority)) || origin.eq_ignore_ascii_case(base_origin.trim_end_matches('/'))
+}
 
 /// Why a login did not start a session.
 #[derive(Debug)]

@@ -344,6 +344,8 @@ pub struct StaffTexts {
     pub error_login_taken: &'static str,
     pub error_last_admin: &'static str,
     pub error_other: &'static str,
+    pub end_sessions_button: &'static str,
+    pub sessions_ended_ok: &'static str,
 }
 
 impl StaffTexts {
@@ -424,6 +426,8 @@ pub static STAFF_DE: StaffTexts = StaffTexts {
     error_login_taken: "Diesen Benutzernamen gibt es schon.",
     error_last_admin: "Das letzte aktive Leitungskonto kann weder gesperrt werden noch die Leitungsrolle verlieren.",
     error_other: "Bitte prüfen Sie die Eingaben und versuchen Sie es erneut.",
+    end_sessions_button: "Alle Anmeldungen beenden",
+    sessions_ended_ok: "Alle Anmeldungen des Kontos sind beendet.",
 };
 
 pub static STAFF_EN: StaffTexts = StaffTexts {
@@ -478,4 +482,6 @@ pub static STAFF_EN: StaffTexts = StaffTexts {
     error_login_taken: "This user name is taken.",
     error_last_admin: "The last active head account can neither be disabled nor lose the head role.",
     error_other: "Please check the form and try again.",
+    end_sessions_button: "End all logins",
+    sessions_ended_ok: "All logins of the account have ended.",
 };

@@ -120,7 +120,8 @@ pub struct LoginForm {
 
 /// 303 to the staff home with a fresh session cookie; 401 with the form again on
 /// a wrong login (the same answer for unknown, disabled and wrong password); 429
-/// with `Retry-After` beyond the login or address limit.
+/// with `Retry-After` beyond the login or address limit; 403 `csrf_invalid` when
+/// the browser says the form came from another site.
 pub async fn login_submit(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
@@ -132,6 +133,9 @@ pub async fn login_submit(
     let lang = Lang::negotiate(query.lang.as_deref(), &headers);
     let Some(handle) = state.tenants.get(&slug) else { return not_found(lang, &headers) };
     let s = lang.staff();
+    if !crate::staff::origin_allowed(&headers, &handle.staff.config.base_origin) {
+        return crate::staff::Denied::CsrfInvalid.respond(&slug, &headers);
+    }
     let (status, error, retry) = match crate::staff::login(handle, &form.login, &form.password, ip).await {
         Ok(started) => {
             let mut response = see_other(format!("/{slug}/staff?lang={}", lang.code()));
@@ -228,6 +232,7 @@ pub async fn accounts_page(staff: StaffSession, Query(query): Query<AccountsQuer
         Some("disabled") => Some(s.disabled_ok),
         Some("password") => Some(s.password_ok),
         Some("roles") => Some(s.roles_ok),
+        Some("ended") => Some(s.sessions_ended_ok),
         _ => None,
     };
     render_accounts(&staff, lang, ok, None).await
@@ -274,7 +279,7 @@ async fn render_accounts(staff: &StaffSession, lang: Lang, ok: Option<&'static s
     html(&page, lang)
 }
 
-/// One form for the four account actions (create, roles, password, disable); checkboxes arrive as `role_<code>=on`.
+/// One form for the account actions (create, roles, password, end_sessions, disable); checkboxes arrive as `role_<code>=on`.
 #[derive(Deserialize, Default)]
 pub struct AccountForm {
     #[serde(default)]
@@ -330,6 +335,7 @@ pub async fn accounts_submit(
         StaffCommand::CreateAccount { .. } => "created",
         StaffCommand::Disable { .. } => "disabled",
         StaffCommand::SetRoles { .. } => "roles",
+        StaffCommand::EndAllSessions { .. } => "ended",
         _ => "password",
     };
     match staff.handle.shard.execute(None, core::Command::Staff(command)).await {
@@ -363,6 +369,7 @@ async fn account_command(form: &AccountForm, s: &'static StaffTexts) -> Result<S
         }
         "disable" => Ok(StaffCommand::Disable { account: account()? }),
         "roles" => Ok(StaffCommand::SetRoles { account: account()?, roles: form.roles() }),
+        "end_sessions" => Ok(StaffCommand::EndAllSessions { account: account()? }),
         "password" => {
             let account = account()?;
             Ok(StaffCommand::ChangePassword { account, password_hash: new_hash().await? })

@@ -9,13 +9,14 @@
 //! login draws a new session id (rotation), both stay valid until logout ends just
 //! one, and the log holds only the id's digest; a session expires by time; a form
 //! without its session's CSRF token, or with another's, is refused with 403
-//! `csrf_invalid` and changes nothing; roles gate the accounts page; disabling an
-//! account ends its sessions at once; an admin changes roles and sees refusals in
-//! the page's language; an https node marks the cookie `Secure`; sessions and
-//! accounts survive a restart;
-//! login attempts are limited per login name and per address; only the tenant's
-//! API token creates accounts through the API; and one tenant's cookie opens
-//! nothing at another's.
+//! `csrf_invalid` and changes nothing, and so is a login form posted from another
+//! site; roles gate the accounts page; disabling an account or resetting its
+//! password ends its sessions at once, and an admin can end them all by hand; an
+//! admin changes roles and sees refusals in the page's language; an https node
+//! marks the cookie `Secure`; sessions and accounts survive a restart; login
+//! attempts are limited per login name and per address; only the tenant's API
+//! token creates accounts through the API; and one tenant's cookie opens nothing
+//! at another's.
 
 use std::time::Duration;
 
@@ -404,4 +405,27 @@ async fn a_node_served_over_https_marks_the_session_cookie_secure() {
     assert!(cookie.ends_with("; Secure") && cookie.contains("HttpOnly"), "{cookie}");
     drop(app);
     opened.close().await;
+}
+
+#[tokio::test]
+async fn a_login_posted_from_another_site_is_refused_and_an_admin_can_end_every_login_of_an_account() {
+    let n = fresh().await;
+    let fields = [("login", "kasse"), ("password", KASSE_PASSWORD)];
+    let forged = form("/club/staff/login", None, &fields).header("host", "tickets.example").header("origin", "https://evil.example");
+    expect_problem(&check(&n.app, forged).await, 403, "csrf_invalid");
+    assert_eq!(n.sessions().await, 0, "a forged login starts nothing");
+    let same_site = form("/club/staff/login", None, &fields).header("host", "tickets.example").header("origin", "https://tickets.example");
+    expect_status(&check(&n.app, same_site).await, 303);
+    let configured = form("/club/staff/login", None, &fields).header("host", "10.0.0.5:8080").header("origin", "http://127.0.0.1:8080");
+    expect_status(&check(&n.app, configured).await, 303);
+    assert_eq!(n.sessions().await, 2, "the node's own base URL counts as same-site too");
+
+    let admin = logged_in(&n, "office", OFFICE_PASSWORD).await;
+    let token = csrf(&n, &admin).await;
+    let end = [("csrf", token.as_str()), ("action", "end_sessions"), ("account", "2")];
+    let reply = check(&n.app, form("/club/staff/accounts", Some(&admin), &end)).await;
+    expect_status(&reply, 303);
+    assert_eq!(reply.headers[header::LOCATION], "/club/staff/accounts?lang=de&done=ended");
+    assert_eq!(n.sessions().await, 1, "only the admin's own session is left");
+    assert_eq!(n.accounts().await[1], ("kasse".to_string(), true), "the account itself stays enabled");
 }
