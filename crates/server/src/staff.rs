@@ -5,8 +5,9 @@
 //! everything the pure core must not do — hash, draw randomness, read the clock.
 //!
 //! **Passwords.** argon2id, version 0x13, m = 19 MiB, t = 2, p = 1: the OWASP
-//! baseline for argon2id, about 30–60 ms per hash on one core of the dev machine in
-//! a release build. Hashing and verifying run on `spawn_blocking`, never on the
+//! baseline for argon2id; one hash took 69 ms on one core of the dev machine in the
+//! test build (dependencies at opt-level 1), so a login costs a blocking thread
+//! tens of milliseconds, and the login limits bound how many a caller can ask for. Hashing and verifying run on `spawn_blocking`, never on the
 //! tenant's writer and never on the async workers. An unknown login is verified
 //! against a dummy hash with the same parameters, so timing does not tell which
 //! logins exist; unknown, disabled and wrong-password logins get one answer.
@@ -419,3 +420,4 @@ impl FromRequestParts<AppState> for StaffSession {
         Ok(StaffSession { handle: handle.clone(), slug, account, login, display_name, roles, expires_at, session_id })
     }
 }
+
