@@ -421,3 +421,45 @@ impl FromRequestParts<AppState> for StaffSession {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    //! The cookie and Origin parsing at the edge: our cookie is found among others
+    //! and only when well formed; a cookie's attributes follow the config; a login
+    //! `Origin` passes only for this node.
+
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(name.clone(), HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others_and_only_when_well_formed() {
+        let id = [7u8; 32];
+        let value = cookie_value(&id);
+        let found = headers(&[(header::COOKIE, "a=1; sf_staff_x=2"), (header::COOKIE, &format!("theme=dark; {cookie_name}={value}"))]);
+        assert_eq!(session_id_from(&found), Some(id));
+        for bad in ["sf_staff=", "sf_staff=not base64!", "sf_staff=AAAA", "other=x"] {
+            assert_eq!(session_id_from(&headers(&[(header::COOKIE, bad)])), None, "{bad}");
+        }
+        let config = StaffConfig { secure_cookies: true, ..StaffConfig::default() };
+        let set = set_cookie("club", &id, &config);
+        assert_eq!(set.to_str().unwrap(), format!("sf_staff={value}; Path=/club/; HttpOnly; SameSite=Strict; Max-Age=43200; Secure"));
+        assert!(clear_cookie("club", &StaffConfig::default()).to_str().unwrap().contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn a_login_origin_passes_only_for_this_node() {
+        let base = "https://tickets.example";
+        assert!(origin_allowed(&headers(&[]), base), "no Origin: not a browser's cross-site form");
+        assert!(origin_allowed(&headers(&[(header::HOST, "tickets.example"), (header::ORIGIN, "https://tickets.example")]), base));
+        assert!(origin_allowed(&headers(&[(header::HOST, "internal:8080"), (header::ORIGIN, "https://tickets.example")]), base));
+        assert!(!origin_allowed(&headers(&[(header::HOST, "tickets.example"), (header::ORIGIN, "https://evil.example")]), base));
+        assert!(!origin_allowed(&headers(&[(header::ORIGIN, "null")]), base), "an opaque origin is not ours");
+    }
+}
