@@ -153,6 +153,7 @@ impl Rejection {
             HoldTooLarge { max } => format!("at most {max} tickets per order"),
             CustomerLimitReached { max } => format!("at most {max} tickets per customer for this event"),
             HoldAlreadyConfirmed { order } => format!("this hold was already confirmed as order {order}"),
+            Staff(rejection) => rejection.detail().to_string(),
             other => other.code().replace('_', " "),
         }
     }

@@ -241,6 +241,25 @@ impl StaffRejection {
             UnknownSession => "staff_unknown_session",
         }
     }
+
+    /// A short English sentence for humans; pages translate by `code`.
+    pub fn detail(self) -> &'static str {
+        use StaffRejection::*;
+        match self {
+            LoginInvalid => "a login has 2 to 64 characters a-z, 0-9, '.', '-', '_', starting with a letter or digit",
+            DisplayNameInvalid => "the display name is empty, too long or has control characters",
+            PasswordHashInvalid => "the password hash is not a PHC string",
+            RolesEmpty => "an account needs at least one role",
+            LoginTaken => "this login is taken (disabled accounts keep theirs)",
+            TooManyAccounts => "this organizer has the most staff accounts it may hold",
+            UnknownAccount => "no such staff account",
+            AccountDisabled => "this staff account is disabled",
+            LastAdmin => "the last enabled admin can neither be disabled nor lose the admin role",
+            SessionExpiryInvalid => "a session must expire after now and within the longest lifetime",
+            SessionExists => "this session id is already in use",
+            UnknownSession => "no such session, or it has ended",
+        }
+    }
 }
 
 /// What a snapshot stores: accounts in id order and live sessions in digest order.
