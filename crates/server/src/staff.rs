@@ -254,6 +254,7 @@ pub async fn login(handle: &TenantHandle, login: &str, password: &str, ip: IpAdd
         Some((id, hash, enabled)) => (Some(id), Some(hash), enabled),
         None => (None, None, false),
     };
+    let hash_seen = hash.clone().unwrap_or_default();
     let verified = verify_password(password.to_string(), hash).await;
     let (Some(account), true, true) = (account, verified, enabled) else { return Err(LoginError::Failed) };
     let mut id = [0u8; 32];
@@ -261,7 +262,23 @@ pub async fn login(handle: &TenantHandle, login: &str, password: &str, ip: IpAdd
     let expires_at = core::TimeMs(wall_clock_ms().saturating_add(services.config.session_lifetime_ms));
     let command = StaffCommand::StartSession { account, session: session_digest(&id), expires_at };
     match handle.shard.execute(None, core::Command::Staff(command)).await.map_err(|e| LoginError::Other(e.into()))? {
-        Ok(core::Reply::Staff(StaffReply::SessionStarted { expires_at, .. })) => Ok(Started { id, account, expires_at }),
+        Ok(core::Reply::Staff(StaffReply::SessionStarted { expires_at, .. })) => {
+            // A password reset between our read and our write ended every session
+            // before ours began, so ours would outlive it: end it before anyone
+            // holds its cookie. (A disable in that window is refused by the core.)
+            let verified_hash = hash_seen;
+            let current = handle
+                .shard
+                .read(move |t| t.staff().account(account).map(|a| a.password_hash.clone()))
+                .await
+                .map_err(|e| LoginError::Other(e.into()))?;
+            if current.as_deref() != Some(verified_hash.as_str()) {
+                let end = StaffCommand::EndSession { session: session_digest(&id) };
+                let _ = handle.shard.execute(None, core::Command::Staff(end)).await;
+                return Err(LoginError::Failed);
+            }
+            Ok(Started { id, account, expires_at })
+        }
         // Disabled between the read and the write: the same answer as a wrong password.
         Err(core::Rejection::Staff(sturmfest_core::staff::StaffRejection::AccountDisabled)) => Err(LoginError::Failed),
         Err(rejection) => Err(LoginError::Other(Problem::from_rejection(&rejection))),
