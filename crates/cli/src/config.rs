@@ -95,6 +95,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         base_url: settings.base_url.clone(),
         pow_base_bits: settings.pow_base_bits,
         pow_bits_max: settings.pow_bits_max,
+        // Staff cookies get `Secure` when `base_url` is https (node.rs).
+        staff: Default::default(),
     };
     let opened =
         sturmfest_server::node::open_with(&settings.data_dir, settings.shard(), options).await.map_err(|e| e.to_string())?;

@@ -50,6 +50,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     if fresh {
         set_up(&shard).await?;
     }
+    // Also for a demo directory from before staff logins existed.
+    sturmfest_server::demo::create_demo_staff(&shard).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e} (pick another with --listen 127.0.0.1:PORT)", args.listen))?;
@@ -136,6 +138,13 @@ async fn print_welcome(shard: &Shard, addr: SocketAddr, token: &str, dir: &std::
     println!("  free now:  curl {base}/events/0/availability");
     println!("  OpenAPI:   http://{addr}/api/openapi.json");
     println!("  API token: {token}   (admin calls: -H 'Authorization: Bearer {token}')");
+    println!();
+    println!("  staff login: http://{addr}/{demo_tenant}/staff/login");
+    for (login, _, password, roles) in sturmfest_server::demo::demo_staff {
+        let roles: Vec<&str> = roles.iter().map(|r| r.code()).collect();
+        println!("    {login:<8} password {password:<18} roles {}", roles.join(", "));
+    }
+    println!("    DEMO ONLY: these passwords are printed and in the source; never run real sales on demo data.");
     println!();
     println!("  hold 2 seats side by side in 'Sitzplatz Mitte' for fan-1:");
     println!("    curl -X POST {base}/events/0/holds -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' \\");

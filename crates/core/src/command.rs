@@ -53,6 +53,9 @@ pub enum Command {
     /// applied at the envelope's time; its money moves through the tenant's ledger.
     /// Raw `Ledger` commands may not name the voucher domain's accounts or transfers.
     Voucher(VoucherCommand),
+    /// A staff-account command (`staff`): accounts, roles, logins and logouts, so
+    /// office logins are as durable as the sales they make.
+    Staff(crate::staff::StaffCommand),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

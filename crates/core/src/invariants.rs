@@ -30,10 +30,12 @@ impl Tenant {
         }
     }
 
-    /// The full check: the voucher ledger's, the voucher state against it, then the ticketing state's.
+    /// The full check: the voucher ledger's, the voucher state against it, the
+    /// staff's, then the ticketing state's.
     pub fn check_invariants_result(&self) -> Result<(), String> {
         self.ledger().check_invariants_result().map_err(|why| format!("ledger: {why}"))?;
         self.vouchers().check_invariants_result(self.ledger()).map_err(|why| format!("vouchers: {why}"))?;
+        self.staff().check_invariants_result().map_err(|why| format!("staff: {why}"))?;
         self.check_ticketing_result()
     }
 

@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod limits;
 pub mod outcome;
 pub mod queue;
+pub mod staff;
 pub mod state;
 pub mod venue;
 pub mod vouchers;

@@ -24,6 +24,7 @@ pub enum Reply {
     Room { event: EventId, reply: RoomReply },
     Ledger(LedgerReply),
     Voucher(VoucherReply),
+    Staff(crate::staff::StaffReply),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +86,8 @@ pub enum Rejection {
     Ledger(LedgerRejection),
     /// The voucher domain refused; its own code is this rejection's code.
     Voucher(VoucherRejection),
+    /// The staff domain refused; its own code is this rejection's code.
+    Staff(crate::staff::StaffRejection),
 }
 
 impl Rejection {
@@ -135,6 +138,7 @@ impl Rejection {
             Room(rejection) => rejection.code(),
             Ledger(rejection) => rejection.code(),
             Voucher(rejection) => rejection.code(),
+            Staff(rejection) => rejection.code(),
         }
     }
 
@@ -154,6 +158,7 @@ impl Rejection {
             HoldTooLarge { max } => format!("at most {max} tickets per order"),
             CustomerLimitReached { max } => format!("at most {max} tickets per customer for this event"),
             HoldAlreadyConfirmed { order } => format!("this hold was already confirmed as order {order}"),
+            Staff(rejection) => rejection.detail().to_string(),
             other => other.code().replace('_', " "),
         }
     }

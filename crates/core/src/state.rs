@@ -18,6 +18,7 @@ use crate::outcome::*;
 use crate::venue::{Venue, VenueSpec};
 
 mod rooms;
+mod staff;
 mod vouchers;
 
 pub use rooms::SaleRoom;
@@ -127,6 +128,8 @@ pub struct TenantParts {
     pub ledger: crate::ledger::LedgerParts,
     /// Voucher programmes, merchants, devices and cards (their money is in `ledger`).
     pub vouchers: crate::vouchers::VoucherParts,
+    /// Staff accounts and live sessions.
+    pub staff: crate::staff::StaffParts,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -148,6 +151,8 @@ pub struct Tenant {
     ledger: crate::ledger::Ledger,
     /// Programmes, merchants, devices and cards; see `state/vouchers.rs`.
     vouchers: crate::vouchers::Vouchers,
+    /// Staff accounts and sessions; see `state/staff.rs`.
+    staff: crate::staff::Staff,
 }
 
 impl Tenant {
@@ -158,6 +163,7 @@ impl Tenant {
     pub fn apply(&mut self, envelope: &Envelope) -> Outcome {
         self.now = self.now.max(envelope.time);
         let expired = self.expire_due();
+        self.advance_staff();
         self.forget_idempotency();
         if let Some(idem) = envelope.idempotency {
             if let Some(entry) = self.idempotency.get(&idem.key) {
@@ -187,6 +193,7 @@ impl Tenant {
             Command::Room { event, command } => self.room_command(*event, command),
             Command::Ledger(command) => self.ledger_command(command),
             Command::Voucher(command) => self.voucher_command(command),
+            Command::Staff(command) => self.staff_command(command),
         };
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, &outcome) {
             self.remember(idem, reply.clone());
@@ -242,11 +249,11 @@ impl Tenant {
         self.confirmed.get(&hold).copied()
     }
 
-    /// When the next hold, voucher reservation or voucher card falls due, so a
-    /// runtime knows when a `Tick` is worth sending (a tick expires all three).
+    /// When the next hold, voucher reservation, voucher card or staff session falls
+    /// due, so a runtime knows when a `Tick` is worth sending (a tick expires all).
     pub fn next_expiry(&self) -> Option<TimeMs> {
         let hold = self.expiry.first().map(|(at, _)| *at);
-        [hold, self.ledger.next_expiry(), self.vouchers.next_expiry()].into_iter().flatten().min()
+        [hold, self.ledger.next_expiry(), self.vouchers.next_expiry(), self.staff.next_expiry()].into_iter().flatten().min()
     }
 
     pub(crate) fn expiry_entries(&self) -> impl Iterator<Item = (TimeMs, HoldId)> + '_ {
@@ -741,6 +748,7 @@ impl Tenant {
             rooms: self.rooms.iter().map(|(event, r)| (*event, r.seed, r.room.parts())).collect(),
             ledger: self.ledger.parts(),
             vouchers: self.vouchers.parts(),
+            staff: self.staff.parts(),
         }
     }
 
@@ -783,6 +791,7 @@ impl Tenant {
         tenant.ledger = crate::ledger::Ledger::restore(parts.ledger).map_err(|why| format!("ledger: {why}"))?;
         tenant.vouchers =
             crate::vouchers::Vouchers::restore(parts.vouchers, &tenant.ledger).map_err(|why| format!("vouchers: {why}"))?;
+        tenant.staff = crate::staff::Staff::restore(parts.staff, tenant.now).map_err(|why| format!("staff: {why}"))?;
         tenant.check_ticketing_result()?;
         Ok(tenant)
     }

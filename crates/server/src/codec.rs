@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sturmfest_core as core;
 use sturmfest_core::ledger;
 use sturmfest_core::queue;
+use sturmfest_core::staff;
 use sturmfest_core::vouchers;
 
 mod voucher_wire;
@@ -17,9 +18,10 @@ use voucher_wire::*;
 pub const entry_format_version: u8 = 1;
 /// 2 appends the waiting rooms after the version-1 body; 3 appends the voucher ledger
 /// after the version-2 body; 4 appends the voucher domain (programmes, merchants,
-/// devices, cards, redemptions, bookings) after the version-3 body. Versions 1 to 3
-/// still decode (no rooms, empty ledger, no vouchers).
-pub const snapshot_format_version: u8 = 4;
+/// devices, cards, redemptions, bookings) after the version-3 body; 5 appends the
+/// staff accounts and sessions after the version-4 body (`staff_to`/`staff_from`).
+/// Versions 1 to 4 still decode (no rooms, empty ledger, no vouchers, no staff).
+pub const snapshot_format_version: u8 = 5;
 
 /// One log record's payload: the command as applied plus a summary of its outcome,
 /// so replay can assert it reproduced the same decision (a pair assertion across
@@ -61,6 +63,7 @@ impl OutcomeSummary {
                     Room { event, .. } => ("room", u64::from(event.0)),
                     Ledger(reply) => ledger_summary(reply),
                     Voucher(reply) => voucher_summary(reply),
+                    Staff(reply) => staff_summary(reply),
                 };
                 OutcomeSummary { code: format!("ok:{kind}"), id }
             }
@@ -114,6 +117,7 @@ const outcome_code_bytes_max: usize = 64;
 pub fn decode_entry(bytes: &[u8]) -> Result<LogEntry, DecodeError> {
     let body = versioned(bytes, entry_format_version)?;
     let wire: WireEntry = postcard::from_bytes(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    staff_record_checked(&wire)?;
     Ok(LogEntry { envelope: wire.envelope.into(), outcome: wire.outcome })
 }
 
@@ -125,6 +129,7 @@ pub fn encode_snapshot(parts: &core::TenantParts) -> Vec<u8> {
     postcard::to_io(&rooms, &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&ledger_to(&parts.ledger), &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&vouchers_to(&parts.vouchers), &mut out).expect("writing to a Vec cannot fail");
+    postcard::to_io(&staff_to(&parts.staff), &mut out).expect("writing to a Vec cannot fail");
     out
 }
 
@@ -133,7 +138,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
     let malformed = |e: postcard::Error| DecodeError::Malformed(e.to_string());
     match version {
         1 => Ok(postcard::from_bytes::<WireParts>(body).map_err(malformed)?.into()),
-        2..=4 => {
+        2..=5 => {
             let (wire, rest): (WireParts, _) = postcard::take_from_bytes(body).map_err(malformed)?;
             let (rooms, rest): (Vec<WireRoom>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
             let mut parts: core::TenantParts = wire.into();
@@ -148,6 +153,13 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
             let rest = if version >= 4 {
                 let (vouchers, rest): (WireVouchers, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
                 parts.vouchers = vouchers_from(vouchers);
+                rest
+            } else {
+                rest
+            };
+            let rest = if version >= 5 {
+                let (staff, rest): (WireStaff, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
+                parts.staff = staff_from(staff)?;
                 rest
             } else {
                 rest
@@ -202,6 +214,8 @@ enum WireCommand {
     HoldAdmitted { event: u32, customer: u64, channel: u8, selection: WireSelection, tariff: u16, admission: u128 },
     Ledger(WireLedgerCommand),
     Voucher(WireVoucherCommand),
+    /// Appended last: older records keep their variant indices.
+    Staff(WireStaffCommand),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -320,6 +334,7 @@ enum WireReply {
     Room { event: u32, reply: WireRoomReply },
     Ledger(WireLedgerReply),
     Voucher(WireVoucherReply),
+    Staff(WireStaffReply),
 }
 
 // ----- conversions -----
@@ -397,6 +412,7 @@ impl From<&core::Envelope> for WireEnvelope {
             C::Room { event, command } => WireCommand::Room { event: event.0, command: room_command_to(command) },
             C::Ledger(command) => WireCommand::Ledger(ledger_command_to(command)),
             C::Voucher(command) => WireCommand::Voucher(voucher_command_to(command)),
+            C::Staff(command) => WireCommand::Staff(staff_command_to(command)),
         };
         WireEnvelope {
             time_ms: e.time.0,
@@ -465,6 +481,7 @@ impl From<WireEnvelope> for core::Envelope {
             WireCommand::Tick => C::Tick,
             WireCommand::Ledger(command) => C::Ledger(ledger_command_from(command)),
             WireCommand::Voucher(command) => C::Voucher(voucher_command_from(command)),
+            WireCommand::Staff(command) => C::Staff(staff_command_from(command)),
         };
         core::Envelope {
             time: core::TimeMs(w.time_ms),
@@ -653,6 +670,7 @@ fn reply_to(r: &core::Reply) -> WireReply {
         Room { event, reply } => WireReply::Room { event: event.0, reply: room_reply_to(reply) },
         Ledger(reply) => WireReply::Ledger(ledger_reply_to(reply)),
         Voucher(reply) => WireReply::Voucher(voucher_reply_to(reply)),
+        Staff(reply) => WireReply::Staff(staff_reply_to(reply)),
     }
 }
 
@@ -680,6 +698,7 @@ fn reply_from(w: WireReply) -> core::Reply {
         WireReply::Room { event, reply } => Room { event: core::EventId(event), reply: room_reply_from(reply) },
         WireReply::Ledger(reply) => Ledger(ledger_reply_from(reply)),
         WireReply::Voucher(reply) => Voucher(voucher_reply_from(reply)),
+        WireReply::Staff(reply) => Staff(staff_reply_from(reply)),
     }
 }
 
@@ -853,6 +872,7 @@ impl From<WireParts> for core::TenantParts {
             rooms: Vec::new(),
             ledger: ledger::Ledger::new().parts(),
             vouchers: vouchers::VoucherParts::default(),
+            staff: staff::StaffParts::default(),
         }
     }
 }
@@ -1451,6 +1471,211 @@ fn ledger_from(w: WireLedger) -> ledger::LedgerParts {
     }
 }
 
+// ----- staff accounts and sessions (appended; self-contained so snapshot sections
+// can be renumbered without touching the rest) -----
+
+#[derive(Serialize, Deserialize)]
+enum WireStaffCommand {
+    CreateAccount { login: String, display_name: String, password_hash: String, roles: u8 },
+    ChangePassword { account: u32, password_hash: String },
+    SetRoles { account: u32, roles: u8 },
+    Disable { account: u32 },
+    StartSession { account: u32, session: [u8; 32], expires_at: i64 },
+    EndSession { session: [u8; 32] },
+    EndAllSessions { account: u32 },
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireStaffReply {
+    AccountCreated(u32),
+    PasswordChanged { account: u32, sessions_ended: u32 },
+    RolesSet(u32),
+    Disabled { account: u32, sessions_ended: u32 },
+    SessionStarted { account: u32, expires_at: i64, evicted: Option<[u8; 32]> },
+    SessionEnded(u32),
+    SessionsEnded { account: u32, sessions_ended: u32 },
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireStaffAccount {
+    id: u32,
+    login: String,
+    display_name: String,
+    password_hash: String,
+    roles: u8,
+    created_at: i64,
+    disabled_at: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireStaff {
+    accounts: Vec<WireStaffAccount>,
+    /// (digest, account, started_at, expires_at)
+    sessions: Vec<([u8; 32], u32, i64, i64)>,
+}
+
+/// `decode_entry` refuses a record whose login does not parse before converting
+/// (`staff_record_checked`), so this only ever sees logins the edge parsed.
+fn login_from(text: String) -> staff::LoginName {
+    staff::LoginName::parse(&text).expect("decode_entry checked the login")
+}
+
+fn staff_record_checked(wire: &WireEntry) -> Result<(), DecodeError> {
+    match &wire.envelope.command {
+        WireCommand::Staff(WireStaffCommand::CreateAccount { login, .. }) if !staff::LoginName::is_valid(login) => {
+            Err(DecodeError::Malformed("a staff login that does not parse".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Unknown role bits are dropped rather than guessed; a record's checksum and hash
+/// chain already rule out corruption reaching here.
+fn roles_from(bits: u8) -> staff::Roles {
+    staff::Roles::from_bits(bits).unwrap_or(staff::Roles::NONE)
+}
+
+fn staff_command_to(c: &staff::StaffCommand) -> WireStaffCommand {
+    use staff::StaffCommand as S;
+    match c {
+        S::CreateAccount { login, display_name, password_hash, roles } => WireStaffCommand::CreateAccount {
+            login: login.as_str().to_string(),
+            display_name: display_name.clone(),
+            password_hash: password_hash.clone(),
+            roles: roles.bits(),
+        },
+        S::ChangePassword { account, password_hash } => {
+            WireStaffCommand::ChangePassword { account: account.0, password_hash: password_hash.clone() }
+        }
+        S::SetRoles { account, roles } => WireStaffCommand::SetRoles { account: account.0, roles: roles.bits() },
+        S::Disable { account } => WireStaffCommand::Disable { account: account.0 },
+        S::StartSession { account, session, expires_at } => {
+            WireStaffCommand::StartSession { account: account.0, session: session.0, expires_at: expires_at.0 }
+        }
+        S::EndSession { session } => WireStaffCommand::EndSession { session: session.0 },
+        S::EndAllSessions { account } => WireStaffCommand::EndAllSessions { account: account.0 },
+    }
+}
+
+fn staff_command_from(w: WireStaffCommand) -> staff::StaffCommand {
+    use staff::StaffCommand as S;
+    let id = staff::StaffAccountId;
+    match w {
+        WireStaffCommand::CreateAccount { login, display_name, password_hash, roles } => {
+            S::CreateAccount { login: login_from(login), display_name, password_hash, roles: roles_from(roles) }
+        }
+        WireStaffCommand::ChangePassword { account, password_hash } => S::ChangePassword { account: id(account), password_hash },
+        WireStaffCommand::SetRoles { account, roles } => S::SetRoles { account: id(account), roles: roles_from(roles) },
+        WireStaffCommand::Disable { account } => S::Disable { account: id(account) },
+        WireStaffCommand::StartSession { account, session, expires_at } => S::StartSession {
+            account: id(account),
+            session: staff::SessionDigest(session),
+            expires_at: core::TimeMs(expires_at),
+        },
+        WireStaffCommand::EndSession { session } => S::EndSession { session: staff::SessionDigest(session) },
+        WireStaffCommand::EndAllSessions { account } => S::EndAllSessions { account: id(account) },
+    }
+}
+
+fn staff_reply_to(r: &staff::StaffReply) -> WireStaffReply {
+    use staff::StaffReply as S;
+    match *r {
+        S::AccountCreated { account } => WireStaffReply::AccountCreated(account.0),
+        S::PasswordChanged { account, sessions_ended } => WireStaffReply::PasswordChanged { account: account.0, sessions_ended },
+        S::RolesSet { account } => WireStaffReply::RolesSet(account.0),
+        S::Disabled { account, sessions_ended } => WireStaffReply::Disabled { account: account.0, sessions_ended },
+        S::SessionStarted { account, expires_at, evicted } => WireStaffReply::SessionStarted {
+            account: account.0,
+            expires_at: expires_at.0,
+            evicted: evicted.map(|d| d.0),
+        },
+        S::SessionEnded { account } => WireStaffReply::SessionEnded(account.0),
+        S::SessionsEnded { account, sessions_ended } => WireStaffReply::SessionsEnded { account: account.0, sessions_ended },
+    }
+}
+
+fn staff_reply_from(w: WireStaffReply) -> staff::StaffReply {
+    use staff::StaffReply as S;
+    let id = staff::StaffAccountId;
+    match w {
+        WireStaffReply::AccountCreated(a) => S::AccountCreated { account: id(a) },
+        WireStaffReply::PasswordChanged { account, sessions_ended } => S::PasswordChanged { account: id(account), sessions_ended },
+        WireStaffReply::RolesSet(a) => S::RolesSet { account: id(a) },
+        WireStaffReply::Disabled { account, sessions_ended } => S::Disabled { account: id(account), sessions_ended },
+        WireStaffReply::SessionStarted { account, expires_at, evicted } => S::SessionStarted {
+            account: id(account),
+            expires_at: core::TimeMs(expires_at),
+            evicted: evicted.map(staff::SessionDigest),
+        },
+        WireStaffReply::SessionEnded(a) => S::SessionEnded { account: id(a) },
+        WireStaffReply::SessionsEnded { account, sessions_ended } => S::SessionsEnded { account: id(account), sessions_ended },
+    }
+}
+
+/// The number replay compares: the account a reply created or touched, or how many
+/// sessions a command ended (the decision that depends on the state).
+fn staff_summary(reply: &staff::StaffReply) -> (&'static str, u64) {
+    use staff::StaffReply as S;
+    match *reply {
+        S::AccountCreated { account } => ("staff_account_created", u64::from(account.0)),
+        S::PasswordChanged { sessions_ended, .. } => ("staff_password_changed", u64::from(sessions_ended)),
+        S::RolesSet { account } => ("staff_roles_set", u64::from(account.0)),
+        S::Disabled { sessions_ended, .. } => ("staff_disabled", u64::from(sessions_ended)),
+        // Whether an old session was evicted is the decision worth checking on replay.
+        S::SessionStarted { evicted, .. } => ("staff_session_started", u64::from(evicted.is_some())),
+        S::SessionEnded { account } => ("staff_session_ended", u64::from(account.0)),
+        S::SessionsEnded { sessions_ended, .. } => ("staff_sessions_ended", u64::from(sessions_ended)),
+    }
+}
+
+fn staff_to(p: &staff::StaffParts) -> WireStaff {
+    WireStaff {
+        accounts: p
+            .accounts
+            .iter()
+            .map(|a| WireStaffAccount {
+                id: a.id.0,
+                login: a.login.as_str().to_string(),
+                display_name: a.display_name.clone(),
+                password_hash: a.password_hash.clone(),
+                roles: a.roles.bits(),
+                created_at: a.created_at.0,
+                disabled_at: a.disabled_at.map(|t| t.0),
+            })
+            .collect(),
+        sessions: p.sessions.iter().map(|s| (s.digest.0, s.account.0, s.started_at.0, s.expires_at.0)).collect(),
+    }
+}
+
+/// Unlike a log record, a snapshot section is refused outright when a login or a
+/// role set does not parse: nothing to replay could correct it.
+fn staff_from(w: WireStaff) -> Result<staff::StaffParts, DecodeError> {
+    let bad = |what: &str| DecodeError::Malformed(format!("staff snapshot: {what}"));
+    let mut accounts = Vec::with_capacity(w.accounts.len());
+    for a in w.accounts {
+        accounts.push(staff::Account {
+            id: staff::StaffAccountId(a.id),
+            login: staff::LoginName::parse(&a.login).ok_or_else(|| bad("a login that does not parse"))?,
+            display_name: a.display_name,
+            password_hash: a.password_hash,
+            roles: staff::Roles::from_bits(a.roles).ok_or_else(|| bad("unknown role bits"))?,
+            created_at: core::TimeMs(a.created_at),
+            disabled_at: a.disabled_at.map(core::TimeMs),
+        });
+    }
+    let sessions = w
+        .sessions
+        .into_iter()
+        .map(|(digest, account, started_at, expires_at)| staff::Session {
+            digest: staff::SessionDigest(digest),
+            account: staff::StaffAccountId(account),
+            started_at: core::TimeMs(started_at),
+            expires_at: core::TimeMs(expires_at),
+        })
+        .collect();
+    Ok(staff::StaffParts { accounts, sessions })
+}
+
 #[cfg(test)]
 mod tests {
     //! The codec against the core's own state: a tenant with a waiting room mid-sale
@@ -1459,8 +1684,9 @@ mod tests {
     //! ledger reply survives as a remembered idempotent reply, and a version-1
     //! snapshot (before rooms) and a version-2 one (before the ledger) still decode.
     //! Every voucher command survives the entry round trip and replays to the same
-    //! decisions; a tenant with programmes, cards and redemptions survives a version-4
-    //! snapshot, and a version-3 snapshot (before vouchers) still decodes.
+    //! decisions; a tenant with programmes, cards and redemptions, or with staff
+    //! accounts and sessions, survives a version-5 snapshot, and version-3 (before
+    //! vouchers) and version-4 (before staff) snapshots still decode.
 
     use super::*;
     use sturmfest_core::queue::{IdentityKey, QueueId, RoomCommand, RoomConfig};
@@ -1867,7 +2093,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tenant_with_vouchers_round_trips_through_a_version_4_snapshot() {
+    fn a_tenant_with_vouchers_round_trips_through_a_version_5_snapshot() {
         let (tenant, commands) = tenant_with_vouchers();
         let parts = tenant.parts();
         assert!(parts.vouchers.cards.len() == 3 && parts.vouchers.redemptions.len() == 1, "{:?}", parts.vouchers);
@@ -1876,7 +2102,7 @@ mod tests {
             parts.idempotency.iter().filter(|(_, e)| matches!(e.reply, core::Reply::Voucher(_))).count();
         assert!(remembered >= 8, "{remembered}");
         let bytes = encode_snapshot(&parts);
-        assert_eq!(bytes[0], 4);
+        assert_eq!(bytes[0], 5);
         let decoded = decode_snapshot(&bytes).unwrap();
         assert_eq!(decoded, parts);
         let restored = core::Tenant::restore(decoded).unwrap();
@@ -1886,26 +2112,157 @@ mod tests {
             replayed.apply(envelope).ok();
         }
         assert_eq!(replayed, restored, "the snapshot equals the replay of the log");
-        assert!(matches!(decode_snapshot(&bytes[..bytes.len() - 1]), Err(DecodeError::Malformed(_))), "cut vouchers");
+        assert!(matches!(decode_snapshot(&bytes[..bytes.len() - 1]), Err(DecodeError::Malformed(_))), "cut short");
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(matches!(decode_snapshot(&longer), Err(DecodeError::Malformed(_))), "bytes after the vouchers");
+        assert!(matches!(decode_snapshot(&longer), Err(DecodeError::Malformed(_))), "bytes after the last section");
+    }
+
+    // ----- staff accounts and sessions -----
+
+    use sturmfest_core::staff::{LoginName, Role, Roles, SessionDigest, StaffAccountId, StaffCommand as S};
+
+    /// Every staff command variant, with a rejection and an eviction among them.
+    fn staff_commands(t0: i64) -> Vec<core::Envelope> {
+        let staff = |time: i64, command: S| env(time, core::Command::Staff(command));
+        let create = |login: &str, roles: &[Role]| S::CreateAccount {
+            login: LoginName::parse(login).unwrap(),
+            display_name: format!("{login} Ä"),
+            password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${login}"),
+            roles: Roles::of(roles),
+        };
+        let id = StaffAccountId;
+        let mut commands = vec![
+            staff(t0, create("office", &[Role::Admin, Role::Office])),
+            staff(t0, create("kasse", &[Role::BoxOffice])),
+            staff(t0, create("haendler.1", &[Role::Merchant, Role::VoucherOffice])),
+            staff(t0 + 1, S::SetRoles { account: id(2), roles: Roles::of(&[Role::BoxOffice, Role::Office]) }),
+            staff(t0 + 2, S::Disable { account: id(1) }),
+        ];
+        for n in 0..9u8 {
+            commands.push(staff(t0 + 3 + i64::from(n), S::StartSession { account: id(2), session: SessionDigest([n; 32]), expires_at: core::TimeMs(t0 + 3_600_000) }));
+        }
+        commands.extend([
+            staff(t0 + 20, S::StartSession { account: id(3), session: SessionDigest([200; 32]), expires_at: core::TimeMs(t0 + 7_200_000) }),
+            staff(t0 + 21, S::EndSession { session: SessionDigest([5; 32]) }),
+            staff(t0 + 22, S::ChangePassword { account: id(3), password_hash: "$argon2id$new".into() }),
+            staff(t0 + 23, S::StartSession { account: id(3), session: SessionDigest([201; 32]), expires_at: core::TimeMs(t0 + 7_200_000) }),
+            staff(t0 + 24, S::EndAllSessions { account: id(1) }),
+            staff(t0 + 25, S::StartSession { account: id(2), session: SessionDigest([202; 32]), expires_at: core::TimeMs(t0 + 7_200_000) }),
+        ]);
+        commands
     }
 
     #[test]
-    fn a_version_3_snapshot_with_a_ledger_and_no_vouchers_still_decodes() {
+    fn every_staff_command_round_trips_as_a_log_entry_and_replays_to_the_same_state() {
+        let commands = staff_commands(T0);
+        let variant = |command: &S| match command {
+            S::CreateAccount { .. } => "create",
+            S::ChangePassword { .. } => "password",
+            S::SetRoles { .. } => "roles",
+            S::Disable { .. } => "disable",
+            S::StartSession { .. } => "start",
+            S::EndSession { .. } => "end",
+            S::EndAllSessions { .. } => "end_all",
+        };
+        let variants: std::collections::BTreeSet<&str> = commands
+            .iter()
+            .filter_map(|e| match &e.command {
+                core::Command::Staff(command) => Some(variant(command)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(variants.len(), 7, "every staff command variant is covered");
+        let mut original = core::Tenant::new();
+        let mut replayed = core::Tenant::new();
+        let mut codes = Vec::new();
+        for (i, mut envelope) in commands.into_iter().enumerate() {
+            if i % 3 == 0 {
+                envelope.idempotency = Some(core::Idempotency { key: core::IdemKey(1_000 + i as u128), fingerprint: 1 });
+            }
+            let outcome = original.apply(&envelope);
+            let entry = LogEntry { envelope, outcome: OutcomeSummary::of(&outcome) };
+            codes.push(entry.outcome.code.clone());
+            let back = decode_entry(&encode_entry(&entry)).unwrap();
+            assert_eq!(back, entry);
+            assert_eq!(OutcomeSummary::of(&replayed.apply(&back.envelope)), entry.outcome, "replay decides the same");
+        }
+        assert_eq!(replayed, original);
+        assert!(codes.contains(&"staff_last_admin".to_string()), "{codes:?}");
+        assert!(codes.iter().filter(|c| *c == "ok:staff_session_started").count() >= 11, "{codes:?}");
+        // A record whose login does not parse is refused, never guessed at.
+        let mut bad = vec![entry_format_version];
+        let wire = WireEntry {
+            envelope: WireEnvelope {
+                time_ms: 0,
+                idempotency: None,
+                command: WireCommand::Staff(WireStaffCommand::CreateAccount { login: "Not Valid".into(), display_name: "x".into(), password_hash: "$x".into(), roles: 1 }),
+            },
+            outcome: OutcomeSummary { code: "ok:x".into(), id: 0 },
+        };
+        postcard::to_io(&wire, &mut bad).unwrap();
+        assert!(matches!(decode_entry(&bad), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_tenant_with_staff_rooms_and_a_ledger_round_trips_through_a_version_5_snapshot() {
+        let (mut tenant, _) = tenant_with_room_and_ledger();
+        let t0 = tenant.now().0 + 1;
+        for envelope in staff_commands(t0) {
+            let _ = tenant.apply(&envelope);
+        }
+        let parts = tenant.parts();
+        assert_eq!(parts.staff.accounts.len(), 3);
+        assert!(parts.staff.sessions.len() >= 9, "{:?}", parts.staff.sessions.len());
+        let bytes = encode_snapshot(&parts);
+        assert_eq!(bytes[0], 5);
+        let decoded = decode_snapshot(&bytes).unwrap();
+        assert_eq!(decoded, parts);
+        assert_eq!(core::Tenant::restore(decoded).unwrap(), tenant);
+        assert!(matches!(decode_snapshot(&bytes[..bytes.len() - 1]), Err(DecodeError::Malformed(_))), "cut staff");
+        // The same body labelled 4 carries bytes after its vouchers and is refused.
+        let mut as_v4 = bytes.clone();
+        as_v4[0] = 4;
+        assert!(matches!(decode_snapshot(&as_v4), Err(DecodeError::Malformed(_))));
+    }
+
+    /// Writes `tenant` as a snapshot of `version` (3 or 4): the sections that
+    /// version had, nothing after.
+    fn older_snapshot(parts: &core::TenantParts, version: u8) -> Vec<u8> {
+        let mut out = vec![version];
+        postcard::to_io(&WireParts::from(parts), &mut out).unwrap();
+        let rooms: Vec<WireRoom> = parts.rooms.iter().map(|(event, seed, room)| room_to(*event, *seed, room)).collect();
+        postcard::to_io(&rooms, &mut out).unwrap();
+        postcard::to_io(&ledger_to(&parts.ledger), &mut out).unwrap();
+        if version >= 4 {
+            postcard::to_io(&vouchers_to(&parts.vouchers), &mut out).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn a_version_3_snapshot_with_a_ledger_and_no_vouchers_or_staff_still_decodes() {
         let (tenant, _) = tenant_with_room_and_ledger();
         let parts = tenant.parts();
-        let mut v3 = vec![3u8];
-        postcard::to_io(&WireParts::from(&parts), &mut v3).unwrap();
-        let rooms: Vec<WireRoom> = parts.rooms.iter().map(|(event, seed, room)| room_to(*event, *seed, room)).collect();
-        postcard::to_io(&rooms, &mut v3).unwrap();
-        postcard::to_io(&ledger_to(&parts.ledger), &mut v3).unwrap();
+        let mut v3 = older_snapshot(&parts, 3);
         let decoded = decode_snapshot(&v3).unwrap();
-        assert_eq!(decoded, parts, "rooms and ledger back, no vouchers");
+        assert_eq!(decoded, parts, "rooms and ledger back, no vouchers, no staff");
         assert_eq!(core::Tenant::restore(decoded).unwrap(), tenant);
         // The same body labelled 4 lacks its vouchers, and is refused rather than guessed at.
         v3[0] = 4;
         assert!(matches!(decode_snapshot(&v3), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_version_4_snapshot_with_vouchers_and_no_staff_still_decodes() {
+        let (tenant, _) = tenant_with_room_and_ledger();
+        let parts = tenant.parts();
+        let mut v4 = older_snapshot(&parts, 4);
+        let decoded = decode_snapshot(&v4).unwrap();
+        assert_eq!(decoded, parts, "no staff in, no staff out");
+        assert_eq!(core::Tenant::restore(decoded).unwrap(), tenant);
+        // The same body labelled 5 lacks its staff, and is refused rather than guessed at.
+        v4[0] = 5;
+        assert!(matches!(decode_snapshot(&v4), Err(DecodeError::Malformed(_))));
     }
 }

@@ -78,3 +78,34 @@ pub fn game(venue: core::VenueId, name: &str, starts: &Zoned, opens: &Zoned) -> 
     }
 }
 
+
+/// The demo's staff logins: (login, display name, password, roles). The passwords
+/// are printed by `sturmfest demo` and written here in the open — demo only; a real
+/// tenant's first admin is created with its API token (`POST /staff/accounts`).
+pub const demo_staff: [(&str, &str, &str, &[sturmfest_core::staff::Role]); 2] = [
+    ("kasse", "Kasse 1 (Demo)", "kasse-demo-2026", &[sturmfest_core::staff::Role::BoxOffice]),
+    ("office", "Geschäftsstelle (Demo)", "office-demo-2026", &[sturmfest_core::staff::Role::Admin]),
+];
+
+/// Creates the demo's staff accounts on a tenant that has none yet; returns how
+/// many it created.
+pub async fn create_demo_staff(shard: &crate::runtime::Shard) -> Result<usize, String> {
+    use sturmfest_core::staff::{LoginName, Roles, StaffCommand};
+    if !shard.read(|t| t.staff().accounts().is_empty()).await.map_err(|e| e.to_string())? {
+        return Ok(0);
+    }
+    for (login, display_name, password, roles) in demo_staff {
+        let password_hash = crate::staff::hash_password(password.to_string()).await.map_err(|p| p.detail)?;
+        let command = StaffCommand::CreateAccount {
+            login: LoginName::parse(login).expect("a valid demo login"),
+            display_name: display_name.to_string(),
+            password_hash,
+            roles: Roles::of(roles),
+        };
+        match shard.execute(None, core::Command::Staff(command)).await.map_err(|e| e.to_string())? {
+            Ok(_) => {}
+            Err(rejection) => return Err(format!("demo staff account {login}: {}", rejection.detail())),
+        }
+    }
+    Ok(demo_staff.len())
+}

@@ -15,6 +15,7 @@ pub mod node;
 pub mod pow;
 pub mod ratelimit;
 pub mod runtime;
+pub mod staff;
 pub mod tenants;
 pub mod tickets;
 pub mod views;

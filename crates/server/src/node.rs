@@ -50,7 +50,10 @@ pub struct NodeOptions {
     /// The mail relay's outbox; without one, e-mail addresses cannot be verified.
     pub outbox: Option<crate::mail::Outbox>,
     /// Where fans reach this node (links in e-mails), e.g. `https://tickets.example`.
+    /// An `https://` URL also marks staff cookies `Secure`.
     pub base_url: String,
+    /// Staff sessions and login limits; `secure_cookies` is set from `base_url`.
+    pub staff: crate::staff::StaffConfig,
 }
 
 impl Default for NodeOptions {
@@ -59,7 +62,9 @@ impl Default for NodeOptions {
             pow_base_bits: crate::waiting::pow_base_bits_default,
             pow_bits_max: crate::pow::difficulty_bits_max,
             outbox: None,
-            base_url: "http://127.0.0.1:8080".into() }
+            base_url: "http://127.0.0.1:8080".into(),
+            staff: crate::staff::StaffConfig::default(),
+        }
     }
 }
 
@@ -114,9 +119,22 @@ pub async fn open_with(data_dir: &Path, shard_config: ShardConfig, options: Node
         services.pow_bits_max = options.pow_bits_max;
         let room = Arc::new(services);
         drivers.push(tokio::spawn(crate::waiting::drive(shard.clone(), room.clone())));
+        let mut staff_config = options.staff.clone();
+        staff_config.secure_cookies |= options.base_url.starts_with("https://");
+        if staff_config.base_origin.is_empty() {
+            // Scheme and authority only: `https://tickets.example/shop` → `https://tickets.example`.
+            let url = options.base_url.trim_end_matches('/');
+            let authority_end = url.find("://").map_or(url.len(), |i| url[i + 3..].find('/').map_or(url.len(), |j| i + 3 + j));
+            staff_config.base_origin = url[..authority_end].to_string();
+        }
+        let staff = Arc::new(crate::staff::StaffServices::new(staff_config));
+        drivers.push(crate::ratelimit::spawn_retain(
+            staff.limits(),
+            std::time::Duration::from_millis(crate::ratelimit::retain_interval_ms),
+        ));
         tenants.insert(
             config.slug.clone(),
-            TenantHandle { name: config.name.clone(), room, shard, credentials, shard_epoch: report.epoch },
+            TenantHandle { name: config.name.clone(), room, shard, credentials, shard_epoch: report.epoch, staff },
         );
         reports.push((config.slug.clone(), report));
         writers.push(writer);

@@ -13,5 +13,6 @@ mod props;
 mod queue;
 mod rooms;
 mod scenario;
+mod staff;
 mod tidy;
 mod vouchers;

@@ -339,6 +339,7 @@ impl Runner {
             Reply::Released { hold } => format!("released h{hold}"),
             Reply::RoomCreated { event } => format!("room for event {event}"),
             Reply::Room { reply, .. } => format!("room {reply:?}"),
+            Reply::Staff(reply) => format!("staff {reply:?}"),
             Reply::Ledger(reply) => format!("ledger {reply:?}"),
             Reply::Voucher(reply) => format!("voucher {reply:?}"),
             Reply::Confirmed { order, total } => {

@@ -6,6 +6,7 @@ pub mod extract;
 pub mod handlers;
 pub mod problem;
 pub mod room;
+pub mod staff;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct TenantHandle {
     pub credentials: Credentials,
     /// Part of availability ETags so a restarted node never reuses an old tag.
     pub shard_epoch: u64,
+    /// Staff logins: session settings and login rate limits (`staff.rs`).
+    pub staff: Arc<crate::staff::StaffServices>,
 }
 
 #[derive(Clone)]
@@ -81,6 +84,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(room::join))
         .routes(routes!(room::status))
         .routes(routes!(room::published_draw))
+        .routes(routes!(staff::create_staff_account))
         .split_for_parts()
 }
 

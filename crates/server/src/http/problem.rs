@@ -115,6 +115,7 @@ impl Problem {
             }
             Room(_) => (StatusCode::CONFLICT, "Waiting room"),
             Ledger(rejection) => ledger_status(rejection),
+            Staff(rejection) => staff_status(*rejection),
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed"),
         };
         let mut problem = Problem::new(status, r.code(), title, r.detail());
@@ -157,6 +158,20 @@ fn ledger_status(r: &LedgerRejection) -> (StatusCode, &'static str) {
         TooManyAccounts | TooManyTransfers | TooManyPendings => (StatusCode::CONFLICT, "Not available"),
         AccountIdInvalid | CeilingInvalid | TransferIdInvalid | AccountsSame | RiskDebitNotCard | RiskCreditNotMerchant
         | ProgrammesDiffer | AmountInvalid | TimeoutInvalid | TransferNotPending | AmountExceedsPending => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed")
+        }
+    }
+}
+
+/// A staff rejection: a named account or session missing is 404; a taken login,
+/// a disabled account, the last admin or a full tenant conflict with what exists
+/// (409); a malformed request is 422.
+fn staff_status(r: sturmfest_core::staff::StaffRejection) -> (StatusCode, &'static str) {
+    use sturmfest_core::staff::StaffRejection::*;
+    match r {
+        UnknownAccount | UnknownSession => (StatusCode::NOT_FOUND, "Not found"),
+        LoginTaken | AccountDisabled | LastAdmin | TooManyAccounts | SessionExists => (StatusCode::CONFLICT, "Conflict"),
+        LoginInvalid | DisplayNameInvalid | PasswordHashInvalid | RolesEmpty | SessionExpiryInvalid => {
             (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed")
         }
     }

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod format;
 pub mod i18n;
 pub mod shop;
+pub mod staff;
 
 use askama::Template;
 use axum::Router;
@@ -29,6 +30,10 @@ pub fn pages() -> Router<AppState> {
         .route("/{tenant}/events/{event}", get(event_page))
         .route("/{tenant}/events/{event}/queue", get(queue_page))
         .route("/assets/{file}", get(assets::serve))
+        .route("/{tenant}/staff", get(staff::home))
+        .route("/{tenant}/staff/login", get(staff::login_page).post(staff::login_submit))
+        .route("/{tenant}/staff/logout", axum::routing::post(staff::logout))
+        .route("/{tenant}/staff/accounts", get(staff::accounts_page).post(staff::accounts_submit))
 }
 
 #[derive(Deserialize)]

@@ -119,7 +119,7 @@ fn delete(uri: impl Into<String>) -> Req {
     Req { method: Method::DELETE, uri: uri.into(), headers: Vec::new(), body: Vec::new() }.key(&fresh_key())
 }
 
-fn request(method: &str, uri: impl Into<String>) -> Req {
+pub(crate) fn request(method: &str, uri: impl Into<String>) -> Req {
     Req { method: method.parse().expect("method"), uri: uri.into(), headers: Vec::new(), body: Vec::new() }
 }
 
@@ -144,7 +144,7 @@ impl Req {
         self.header("authorization", format!("Bearer {token}"))
     }
 
-    fn raw(mut self, body: impl Into<Vec<u8>>) -> Req {
+    pub(crate) fn raw(mut self, body: impl Into<Vec<u8>>) -> Req {
         self.body = body.into();
         self
     }

@@ -11,7 +11,8 @@
 //! admission with the link to the shop. The organizer pulls the brake: the page
 //! shows the message and the announced restart in Berlin time; resumes; and the box
 //! office sells the rest: the page says sold out. Admin actions go through the same
-//! router in-process; everything the fan sees goes through the browser.
+//! router in-process; everything the fan sees goes through the browser. A second
+//! test logs a cashier in to the staff area with the keyboard alone and out again.
 //!
 //! CI installs `chromium` and `chromium-driver` (`.ci/run`); there a missing tool
 //! fails the test. A developer machine without them is told so and the test returns.
@@ -171,7 +172,7 @@ async fn a_fan_queues_on_a_phone_through_the_pre_queue_the_brake_and_the_sell_ou
     let admin = registry.add("club", "Eisclub Sturmfest").unwrap();
     registry.save(dir.path()).unwrap();
     let outbox = Mailer::new(&sink_config(&sink)).unwrap().spawn();
-    let options = NodeOptions { pow_base_bits: 12, pow_bits_max: 12, outbox: Some(outbox), base_url: "http://127.0.0.1".into() };
+    let options = NodeOptions { pow_base_bits: 12, pow_bits_max: 12, outbox: Some(outbox), base_url: "http://127.0.0.1".into(), ..Default::default() };
     let opened = node::open_with(dir.path(), ShardConfig::default(), options).await.unwrap();
     let router = app(opened.state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -339,6 +340,64 @@ async fn a_fan_queues_on_a_phone_through_the_pre_queue_the_brake_and_the_sell_ou
     opened.close().await;
 }
 
+/// A cashier on a phone opens the staff area, is sent to the login, logs in with
+/// the keyboard alone (type, Tab, type, Enter), sees the staff home with the areas
+/// of the box-office role, cannot read the session cookie from script (HttpOnly),
+/// and logs out; the staff area sends the browser back to the login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cashier_logs_in_with_the_keyboard_alone_and_logs_out_on_a_phone() {
+    if !tools_available() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install chromium and chromium-driver (see .ci/run)");
+        eprintln!("chromium or chromedriver not found: install Debian's chromium and chromium-driver to run the browser test");
+        return;
+    }
+    let shots = std::env::var_os("STURMFEST_SCREENSHOTS").map(PathBuf::from);
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::default();
+    let admin = registry.add("club", "Eisclub Sturmfest").unwrap();
+    registry.save(dir.path()).unwrap();
+    let opened = node::open_with(dir.path(), ShardConfig::default(), NodeOptions::default()).await.unwrap();
+    let router = app(opened.state.clone());
+    let account = json!({"login": "kasse", "display_name": "Kasse 1", "password": "kasse-secret-22", "roles": ["box_office"]});
+    expect_status(&check(&router, post("/api/v1/club/staff/accounts", account).bearer(&admin)).await, 201);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(node::serve(listener, opened.state.clone(), async {
+        let _ = stopped.await;
+    }));
+
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, client) = start_browser(profile.path()).await;
+    client.goto(&format!("{base}/club/staff")).await.unwrap();
+    until_text(&client, "h1", |t| t == "Anmeldung für Mitarbeitende").await;
+    screenshot(&client, &shots, "staff-1-login").await;
+    // The login field has the focus; Tab moves to the password; Enter sends.
+    let active = client.active_element().await.unwrap();
+    assert_eq!(active.attr("id").await.unwrap().as_deref(), Some("login"), "the login field has the focus");
+    active.send_keys("kasse\u{E004}kasse-secret-22\u{E007}").await.unwrap();
+    until_text(&client, "h1", |t| t == "Mitarbeiterbereich").await;
+    let body = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(body.contains("Kasse 1") && body.contains("Kasse: Verkauf am Schalter"), "{body}");
+    assert!(!body.contains("Konten der Mitarbeitenden"), "no accounts area for a cashier: {body}");
+    let script_sees: Value = client.execute("return document.cookie", vec![]).await.unwrap();
+    assert_eq!(script_sees, json!(""), "the session cookie is HttpOnly");
+    screenshot(&client, &shots, "staff-2-home").await;
+
+    client.find(Locator::Css("form[action^=\"/club/staff/logout\"] button")).await.unwrap().click().await.unwrap();
+    until_text(&client, "h1", |t| t == "Anmeldung für Mitarbeitende").await;
+    client.goto(&format!("{base}/club/staff")).await.unwrap();
+    until_text(&client, "h1", |t| t == "Anmeldung für Mitarbeitende").await;
+    let sessions = opened.state.tenants["club"].shard.read(|t| t.staff().sessions().count()).await.unwrap();
+    assert_eq!(sessions, 0, "logging out ended the session");
+
+    client.close().await.unwrap();
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    drop(router);
+    opened.close().await;
+}
+
 /// The fan shop on a phone: the seat map is drawn from the venue (the demo arena,
 /// 3,000 seats), a fan taps two seats and holds them, the cart counts down; a seat
 /// sold at the counter meanwhile turns grey without a reload; the keyboard walks
@@ -357,7 +416,7 @@ async fn a_fan_chooses_seats_on_the_map_and_best_available_on_a_phone() {
     let mut registry = Registry::default();
     let admin = registry.add("club", "Eisclub Sturmfest").unwrap();
     registry.save(dir.path()).unwrap();
-    let options = NodeOptions { pow_base_bits: 12, pow_bits_max: 12, outbox: None, base_url: "http://127.0.0.1".into() };
+    let options = NodeOptions { pow_base_bits: 12, pow_bits_max: 12, outbox: None, base_url: "http://127.0.0.1".into(), ..Default::default() };
     let opened = node::open_with(dir.path(), ShardConfig::default(), options).await.unwrap();
     let router = app(opened.state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -5,7 +5,8 @@
 //! (`support::smtp_sink`), e-mail identity verification, the server-rendered pages
 //! and the waiting page in headless Chromium (`browser`), signed tickets with their
 //! QR codes and PDFs (read back with poppler), and the deterministic simulator of
-//! the commit path.
+//! the commit path, and staff logins with their sessions, CSRF tokens and roles
+//! (`staff`).
 
 mod api;
 mod browser;
@@ -19,5 +20,6 @@ mod pow;
 mod ratelimit;
 mod room;
 mod sim;
+mod staff;
 mod support;
 mod tickets;

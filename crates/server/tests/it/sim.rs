@@ -467,6 +467,8 @@ impl Auditor {
             Command::CreateRoom { .. } | Command::Room { .. } => ensure!(false, "the workload sends no room commands"),
             Command::Ledger(_) => ensure!(false, "the workload sends no ledger commands"),
             Command::Voucher(_) => ensure!(false, "the workload sends no voucher commands"),
+            // Staff accounts have their own model: crates/core/tests/it/staff.rs.
+            Command::Staff(_) => ensure!(false, "the workload sends no staff commands"),
         }
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, outcome) {
             self.remembered.insert(idem.key, (idem.fingerprint, reply.clone()));
