@@ -2,10 +2,11 @@
 //! computed outside it because it takes randomness, a key or a time-zone database.
 //! `codes.rs` generates and parses card codes and turns codes and PINs into the keyed
 //! digests the core stores; `card_expires_at` computes a card's expiry from its sale
-//! in the programme's local time, which the core only checks for plausibility.
-//! No HTTP endpoint uses this yet.
+//! in the programme's local time, which the core only checks for plausibility;
+//! `iban.rs` checks merchants' IBANs. The JSON API over all this is `http/vouchers.rs`.
 
 pub mod codes;
+pub mod iban;
 
 use sturmfest_core::TimeMs;
 
