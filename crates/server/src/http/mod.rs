@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod problem;
 pub mod room;
 pub mod staff;
+pub mod vouchers;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -85,6 +86,19 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(room::status))
         .routes(routes!(room::published_draw))
         .routes(routes!(staff::create_staff_account))
+        .routes(routes!(vouchers::create_programme))
+        .routes(routes!(vouchers::get_programme))
+        .routes(routes!(vouchers::create_merchant))
+        .routes(routes!(vouchers::accept_merchant))
+        .routes(routes!(vouchers::register_device))
+        .routes(routes!(vouchers::issue_batch))
+        .routes(routes!(vouchers::activate_card))
+        .routes(routes!(vouchers::load_card))
+        .routes(routes!(vouchers::card_balance))
+        .routes(routes!(vouchers::block_card))
+        .routes(routes!(vouchers::move_balance))
+        .routes(routes!(vouchers::redeem))
+        .routes(routes!(vouchers::reverse_redemption))
         .split_for_parts()
 }
 

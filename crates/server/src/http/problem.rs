@@ -116,6 +116,7 @@ impl Problem {
             Room(_) => (StatusCode::CONFLICT, "Waiting room"),
             Ledger(rejection) => ledger_status(rejection),
             Staff(rejection) => staff_status(*rejection),
+            Voucher(rejection) => voucher_status(rejection),
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed"),
         };
         let mut problem = Problem::new(status, r.code(), title, r.detail());
@@ -160,6 +161,36 @@ fn ledger_status(r: &LedgerRejection) -> (StatusCode, &'static str) {
         | ProgrammesDiffer | AmountInvalid | TimeoutInvalid | TransferNotPending | AmountExceedsPending => {
             (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed")
         }
+    }
+}
+
+/// A voucher rejection: a programme, merchant, device, card or redemption named in
+/// the request missing is 404; a merchant or device acting for another is 403; a
+/// conflict with a card's state, a balance, a limit already reached or an id already
+/// used is 409 (a till shows the card's state or balance and asks for less); a
+/// request that can never succeed as written (bad name, limits, amount, IBAN, a
+/// missing PIN on a card that has one) is 422. A wrong PIN is not a rejection but the
+/// accepted reply `PinRefused` (`http/vouchers.rs` answers it `403 pin_refused`).
+fn voucher_status(r: &sturmfest_core::vouchers::VoucherRejection) -> (StatusCode, &'static str) {
+    use sturmfest_core::vouchers::VoucherRejection::*;
+    match r {
+        UnknownProgramme | UnknownMerchant | UnknownDevice | UnknownCard | UnknownRedemption => (StatusCode::NOT_FOUND, "Not found"),
+        DeviceNotMerchants | RedemptionOfOtherMerchant => (StatusCode::FORBIDDEN, "Not this merchant's"),
+        CardInactive | CardBlocked | CardExpired | CardNotInactive | CardNotBlocked | NothingToMove => {
+            (StatusCode::CONFLICT, "Card state does not allow this")
+        }
+        MerchantNotAccepted | DeviceRevoked | ReversalWindowClosed => (StatusCode::CONFLICT, "Not allowed now"),
+        ProgrammeExists | MerchantExists | DeviceExists | BatchExists | CardExists | CodeDigestTaken | RedemptionIdReused => {
+            (StatusCode::CONFLICT, "Id already used")
+        }
+        TooManyProgrammes | TooManyMerchants | TooManyDevices | TooManyCards | TooManyRedemptions => {
+            (StatusCode::CONFLICT, "Not available")
+        }
+        NameInvalid | LimitsInvalid | IbanInvalid | BatchSizeInvalid | CardIdInvalid | AmountInvalid | LoadTooLarge
+        | ReferenceInvalid | ExpiryInvalid | RedemptionIdInvalid | PinRequired | CardsSame | ProgrammesDiffer => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed")
+        }
+        Ledger(rejection) => ledger_status(rejection),
     }
 }
 
@@ -270,5 +301,33 @@ mod tests {
         }
         let problem = Problem::from_rejection(&core::Rejection::Ledger(LedgerRejection::InsufficientBalance { account }));
         assert_eq!(problem.extra["account"], json!(u128::MAX.to_string()), "the full id, as a string");
+    }
+
+    #[test]
+    fn voucher_rejections_map_to_statuses_and_keep_their_codes() {
+        use sturmfest_core::vouchers::VoucherRejection as V;
+        let account = AccountId(1);
+        let cases = [
+            (V::UnknownCard, StatusCode::NOT_FOUND),
+            (V::UnknownProgramme, StatusCode::NOT_FOUND),
+            (V::UnknownMerchant, StatusCode::NOT_FOUND),
+            (V::UnknownRedemption, StatusCode::NOT_FOUND),
+            (V::RedemptionOfOtherMerchant, StatusCode::FORBIDDEN),
+            (V::CardBlocked, StatusCode::CONFLICT),
+            (V::CardExpired, StatusCode::CONFLICT),
+            (V::CardInactive, StatusCode::CONFLICT),
+            (V::ReversalWindowClosed, StatusCode::CONFLICT),
+            (V::RedemptionIdReused, StatusCode::CONFLICT),
+            (V::Ledger(LedgerRejection::InsufficientBalance { account }), StatusCode::CONFLICT),
+            (V::Ledger(LedgerRejection::CeilingExceeded { account }), StatusCode::CONFLICT),
+            (V::PinRequired, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::IbanInvalid, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::LoadTooLarge, StatusCode::UNPROCESSABLE_ENTITY),
+        ];
+        for (rejection, status) in cases {
+            let problem = Problem::from_rejection(&core::Rejection::Voucher(rejection));
+            assert_eq!((problem.status, problem.code), (status, rejection.code()), "{rejection:?}");
+        }
+        assert_eq!(Problem::from_rejection(&core::Rejection::Voucher(V::Ledger(LedgerRejection::InsufficientBalance { account }))).code, "insufficient_balance");
     }
 }

@@ -6,7 +6,7 @@
 //! and the waiting page in headless Chromium (`browser`), signed tickets with their
 //! QR codes and PDFs (read back with poppler), and the deterministic simulator of
 //! the commit path, and staff logins with their sessions, CSRF tokens and roles
-//! (`staff`).
+//! (`staff`), and the voucher office's API through a whole day (`vouchers_api`).
 
 mod api;
 mod browser;
@@ -23,3 +23,4 @@ mod sim;
 mod staff;
 mod support;
 mod tickets;
+mod vouchers_api;
