@@ -76,6 +76,11 @@ impl Node {
         Node { dir, config, opened, app, club, rival, counter }
     }
 
+    /// The data directory: the log, its snapshots and the registry.
+    pub(crate) fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     fn token(&self, slug: &str) -> &str {
         match slug {
             "club" => &self.club,

@@ -15,6 +15,11 @@
 //! card; mistyped and unknown codes get their own codes. After every step the sum of
 //! all ledger accounts is zero and the programme's liability equals the sum of the
 //! card balances the API reports; a restart of the node keeps every balance.
+//!
+//! A second test covers the edges: no code of a batch appears in any file of the
+//! data directory (log, WAL, snapshot), only in the one response; the same key with
+//! another body is refused; a batch over the limit is refused; three wrong PINs in
+//! a row block the card; a reversal after the programme's window is refused.
 
 use serde_json::{Value, json};
 use sturmfest_server::vouchers::codes::CardCode;
@@ -45,6 +50,35 @@ async fn books(n: &Node, programme: u32) -> (i64, i64) {
         })
         .await
         .unwrap()
+}
+
+/// Sets up a programme with the given reversal window, an accepted merchant and a
+/// till; returns (programme, merchant, device).
+async fn shop(n: &Node, reversal_window_secs: i64) -> (u32, u64, u64) {
+    let body = json!({"name": "Regio", "card_balance_cents_max": 10_000, "load_cents_max": 10_000,
+                      "card_offline_cents_max": 1_000, "reversal_window_secs": reversal_window_secs});
+    let reply = office(n, "/programmes", body).await;
+    expect_status(&reply, 201);
+    let programme = reply.json["id"].as_u64().unwrap() as u32;
+    let reply = office(n, "/merchants", json!({"name": "Café", "iban": "GB82 WEST 1234 5698 7654 32"})).await;
+    expect_status(&reply, 201);
+    let merchant = reply.json["id"].as_u64().unwrap();
+    expect_status(&office(n, &format!("/merchants/{merchant}/accept"), json!({"programme": programme})).await, 200);
+    let reply = office(n, &format!("/merchants/{merchant}/devices"), json!({"public_key": hex::encode([9u8; 32])})).await;
+    expect_status(&reply, 201);
+    (programme, merchant, reply.json["id"].as_u64().unwrap())
+}
+
+/// Every file under `dir`, read whole.
+fn files(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files(&path, out);
+        } else {
+            out.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
 }
 
 async fn balance(n: &Node, code: &str) -> Value {
@@ -204,4 +238,60 @@ async fn a_voucher_day_from_batch_to_move_keeps_every_cent_across_a_restart() {
     let again = office_keyed(&n, "/redemptions", redeem(1_250, Some(pin(0))), "till-1").await;
     assert_eq!(again.json["balance_cents"], 3_750, "the remembered reply survives the restart and moves nothing");
     assert_books(&n, programme, 7_500).await;
+}
+
+#[tokio::test]
+async fn codes_stay_out_of_the_data_directory_and_pins_windows_and_limits_hold() {
+    let n = fresh().await;
+    let (programme, merchant, device) = shop(&n, 0).await;
+    let batches = format!("/programmes/{programme}/batches");
+    expect_problem(&office(&n, &batches, json!({"count": 2_001, "medium": "digital", "pin": false})).await, 422, "batch_size_invalid");
+    expect_problem(&office(&n, &batches, json!({"count": 2, "medium": "plastic", "pin": false})).await, 422, "medium_invalid");
+    let reply = office_keyed(&n, &batches, json!({"count": 2, "medium": "digital", "pin": true}), "b").await;
+    expect_status(&reply, 201);
+    let cards = reply.json["cards"].as_array().unwrap().clone();
+    let reuse = office_keyed(&n, &batches, json!({"count": 3, "medium": "digital", "pin": true}), "b").await;
+    expect_problem(&reuse, 422, "idempotency_key_reused");
+    let (a, b) = (cards[0]["code"].as_str().unwrap().to_string(), cards[1]["code"].as_str().unwrap().to_string());
+    let pin = cards[1]["pin"].as_str().unwrap().to_string();
+    for code in [&a, &b] {
+        let sale = json!({"code": code, "amount_cents": 3_000, "paid_via": {"provider_reference": "psp-1"}});
+        expect_status(&office(&n, "/cards/activate", sale).await, 200);
+    }
+
+    // Three wrong PINs in a row: two refusals with attempts left, then the card is blocked.
+    let wrong = if cards[0]["pin"] == "0000" { "1111" } else { "0000" };
+    for (i, left) in [2, 1, 0].into_iter().enumerate() {
+        let body = json!({"redemption_id": format!("a{i}"), "merchant": merchant, "device": device, "code": a, "amount_cents": 100, "pin": wrong});
+        let reply = office(&n, "/redemptions", body).await;
+        expect_problem(&reply, 403, "pin_refused");
+        assert_eq!(reply.json["attempts_left"], left);
+    }
+    let after = balance(&n, &a).await;
+    assert_eq!((after["state"].clone(), after["balance_cents"].clone()), (json!("blocked"), json!(3_000)), "blocked, value kept");
+
+    // A window of zero: every reversal comes too late, and changes nothing.
+    let body = json!({"redemption_id": "b1", "merchant": merchant, "device": device, "code": b, "amount_cents": 1_000, "pin": pin});
+    expect_status(&office(&n, "/redemptions", body).await, 201);
+    expect_problem(&office(&n, "/redemptions/b1/reverse", json!({"merchant": merchant})).await, 409, "reversal_window_closed");
+    assert_eq!(balance(&n, &b).await["balance_cents"], 2_000);
+    assert_books(&n, programme, 5_000).await;
+
+    // Neither the log, its WAL, nor the snapshot a clean stop writes holds a code.
+    let n = n.restart().await;
+    let mut found = Vec::new();
+    files(n.data_dir(), &mut found);
+    assert!(found.len() >= 2, "the data directory holds the log: {:?}", found.iter().map(|f| &f.0).collect::<Vec<_>>());
+    // The scan sees plain command data: the merchant's IBAN, stored as text, is there.
+    let iban = b"GB82WEST12345698765432";
+    assert!(found.iter().any(|(_, bytes)| bytes.windows(iban.len()).any(|w| w == iban)), "the scan reads what the log holds");
+    for code in [&a, &b] {
+        let normalized = code.replace('-', "");
+        for (path, bytes) in &found {
+            for needle in [normalized.as_bytes(), code.as_bytes()] {
+                assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{} holds a card code", path.display());
+            }
+        }
+    }
+    assert_eq!(balance(&n, &b).await["balance_cents"], 2_000, "found by its digest after the restart");
 }
