@@ -119,7 +119,11 @@ impl Problem {
             Voucher(rejection) => voucher_status(rejection),
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed"),
         };
-        let mut problem = Problem::new(status, r.code(), title, r.detail());
+        let detail = match r {
+            Voucher(rejection) => voucher_detail(rejection).map_or_else(|| r.detail(), str::to_string),
+            _ => r.detail(),
+        };
+        let mut problem = Problem::new(status, r.code(), title, detail);
         match r {
             UnknownSeat { seat } | SeatNotForSale { seat } | SeatUnavailable { seat } | DuplicateSeat { seat } => {
                 problem = problem.with("seat", json!(seat.0));
@@ -192,6 +196,27 @@ fn voucher_status(r: &sturmfest_core::vouchers::VoucherRejection) -> (StatusCode
         }
         Ledger(rejection) => ledger_status(rejection),
     }
+}
+
+/// What a till or office clerk reads for the voucher rejections they meet at the
+/// counter; the rest keep the core's generic detail (the code in words).
+fn voucher_detail(r: &sturmfest_core::vouchers::VoucherRejection) -> Option<&'static str> {
+    use sturmfest_core::vouchers::VoucherRejection::*;
+    Some(match r {
+        UnknownCard => "no card has this code",
+        CardInactive => "this card has not been sold yet: activate it at a sales point first",
+        CardBlocked => "this card is blocked; its balance can be moved to another card by the voucher office",
+        CardExpired => "this card has expired; its value was booked to the programme",
+        CardNotInactive => "this card was already sold",
+        PinRequired => "this card needs its PIN",
+        MerchantNotAccepted => "this merchant is not accepted in the card's programme",
+        ReversalWindowClosed => "the time to reverse this redemption has passed",
+        RedemptionIdReused => "this redemption id was already used for a different redemption",
+        LoadTooLarge => "the amount is over the programme's limit for one load",
+        Ledger(LedgerRejection::InsufficientBalance { .. }) => "the card holds less than this amount; nothing was redeemed",
+        Ledger(LedgerRejection::CeilingExceeded { .. }) => "the card would hold more than the programme allows",
+        _ => return None,
+    })
 }
 
 /// A staff rejection: a named account or session missing is 404; a taken login,

@@ -608,7 +608,8 @@ pub struct RedeemedOut {
     pub balance: String,
 }
 
-/// Redeems part or all of a card's balance. A wrong PIN is recorded by the core (three
+/// Redeems part or all of a card's balance; `409 insufficient_balance` carries the
+/// card's `balance_cents` so the till can offer the rest. A wrong PIN is recorded by the core (three
 /// in a row block the card) and answered `403 pin_refused` with `attempts_left`; the
 /// idempotency key keeps that answer, so the next try with the right PIN takes a new
 /// Idempotency-Key (the redemption id may stay, nothing was redeemed under it).
@@ -639,7 +640,14 @@ pub async fn redeem(
         amount,
         pin_digest: pin.map(|p| code_key.pin_digest(card, &p)),
     };
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Voucher(command)).await?;
+    let reply = match run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Voucher(command)).await {
+        // The till offers the rest of the card and takes the difference otherwise.
+        Err(problem) if problem.code == "insufficient_balance" => {
+            let balance = handle.shard.read(move |t| t.vouchers().balance(t.ledger(), card)).await?.unwrap_or(Cents::ZERO);
+            return Err(problem.with("balance_cents", serde_json::json!(balance.0)).with("balance", serde_json::json!(euros(balance))));
+        }
+        other => other?,
+    };
     match reply {
         core::Reply::Voucher(VoucherReply::Redeemed { redemption, amount, balance, .. }) => Ok(json(
             StatusCode::CREATED,

@@ -199,7 +199,9 @@ async fn a_voucher_day_from_batch_to_move_keeps_every_cent_across_a_restart() {
     assert_books(&n, programme, 5_750).await;
 
     let over = json!({"redemption_id": "2", "merchant": merchant, "device": device, "code": a, "amount_cents": 3_751, "pin": pin(0)});
-    expect_problem(&office(&n, "/redemptions", over).await, 409, "insufficient_balance");
+    let reply = office(&n, "/redemptions", over).await;
+    expect_problem(&reply, 409, "insufficient_balance");
+    assert_eq!((reply.json["balance_cents"].clone(), reply.json["balance"].clone()), (json!(3_750), json!("37.50")), "the till can offer the rest");
     assert_eq!(balance(&n, &a).await["balance_cents"], 3_750, "a refused redemption moves nothing");
 
     let reverse = format!("/redemptions/{redemption}/reverse");
