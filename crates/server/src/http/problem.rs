@@ -348,7 +348,37 @@ mod tests {
             (V::PinRequired, StatusCode::UNPROCESSABLE_ENTITY),
             (V::IbanInvalid, StatusCode::UNPROCESSABLE_ENTITY),
             (V::LoadTooLarge, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::UnknownDevice, StatusCode::NOT_FOUND),
+            (V::DeviceNotMerchants, StatusCode::FORBIDDEN),
+            (V::CardNotInactive, StatusCode::CONFLICT),
+            (V::CardNotBlocked, StatusCode::CONFLICT),
+            (V::NothingToMove, StatusCode::CONFLICT),
+            (V::MerchantNotAccepted, StatusCode::CONFLICT),
+            (V::DeviceRevoked, StatusCode::CONFLICT),
+            (V::ProgrammeExists, StatusCode::CONFLICT),
+            (V::MerchantExists, StatusCode::CONFLICT),
+            (V::DeviceExists, StatusCode::CONFLICT),
+            (V::BatchExists, StatusCode::CONFLICT),
+            (V::CardExists, StatusCode::CONFLICT),
+            (V::CodeDigestTaken, StatusCode::CONFLICT),
+            (V::TooManyProgrammes, StatusCode::CONFLICT),
+            (V::TooManyMerchants, StatusCode::CONFLICT),
+            (V::TooManyDevices, StatusCode::CONFLICT),
+            (V::TooManyCards, StatusCode::CONFLICT),
+            (V::TooManyRedemptions, StatusCode::CONFLICT),
+            (V::NameInvalid, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::LimitsInvalid, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::BatchSizeInvalid, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::CardIdInvalid, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::AmountInvalid, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::ReferenceInvalid, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::ExpiryInvalid, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::RedemptionIdInvalid, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::CardsSame, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::ProgrammesDiffer, StatusCode::UNPROCESSABLE_ENTITY),
         ];
+        // Every variant but `Ledger` (mapped by `ledger_status`, tested above) is listed.
+        assert_eq!(cases.iter().filter(|(r, _)| !matches!(r, V::Ledger(_))).count(), 41);
         for (rejection, status) in cases {
             let problem = Problem::from_rejection(&core::Rejection::Voucher(rejection));
             assert_eq!((problem.status, problem.code), (status, rejection.code()), "{rejection:?}");
