@@ -12,6 +12,7 @@
 //! again and is answered `409 batch_already_issued` naming the batch (see
 //! `issue_batch`).
 
+use super::room::ClientIp;
 use axum::extract::State;
 use axum::http::StatusCode;
 use rand::{Rng, RngCore};
@@ -505,8 +506,17 @@ pub struct CodeIn {
 #[utoipa::path(post, path = "/api/v1/{tenant}/vouchers/cards/balance", tag = "public",
     params(("tenant" = String, Path)), request_body = CodeIn,
     responses((status = 200, body = CardOut), (status = "4XX", description = "problem+json")))]
-pub async fn card_balance(State(state): State<AppState>, PathParams(slug): PathParams<String>, body: JsonBody<CodeIn>) -> ApiResult {
+pub async fn card_balance(
+    State(state): State<AppState>,
+    PathParams(slug): PathParams<String>,
+    ClientIp(ip): ClientIp,
+    body: JsonBody<CodeIn>,
+) -> ApiResult {
     let handle = tenant(&state, &slug)?;
+    // Public and unauthenticated: the same per-address budget as joining a waiting
+    // room (60 at once, one more a second), so guessing codes costs real time on
+    // top of 95 random bits.
+    handle.room.limits.check_ip(ip)?;
     let code = parse_code(&body.value.code)?;
     let card = card_of(handle, &code_key(handle), &code).await?;
     Ok(json(StatusCode::OK, &card_out(handle, card).await?))

@@ -297,3 +297,27 @@ async fn codes_stay_out_of_the_data_directory_and_pins_windows_and_limits_hold()
     }
     assert_eq!(balance(&n, &b).await["balance_cents"], 2_000, "found by its digest after the restart");
 }
+
+/// The public balance enquiry answers without credentials, so it shares the
+/// per-address budget of the waiting room's joins: a burst of guesses from one
+/// address is cut off with 429 and a Retry-After, while the office's calls go on.
+#[tokio::test]
+async fn guessing_codes_at_the_balance_enquiry_is_rate_limited() {
+    let n = fresh().await;
+    let mut limited = None;
+    for attempt in 0..200 {
+        let stranger = CardCode::generate(&mut rand::rng()).grouped();
+        let reply = check(&n.app, post(v("/cards/balance"), json!({"code": stranger})).without("idempotency-key")).await;
+        if reply.status.as_u16() == 429 {
+            limited = Some((attempt, reply));
+            break;
+        }
+        expect_problem(&reply, 404, "unknown_card");
+    }
+    let (attempt, reply) = limited.expect("200 guesses from one address were never limited");
+    assert!((50..=70).contains(&attempt), "limited after {attempt} guesses, the budget is 60");
+    expect_problem(&reply, 429, "rate_limited");
+    assert!(reply.headers.get("retry-after").is_some(), "a 429 says when to come back");
+    // The office is not limited by the public enquiry: a programme, a merchant and a till.
+    shop(&n, 600).await;
+}
