@@ -19,9 +19,11 @@ pub const entry_format_version: u8 = 1;
 /// 2 appends the waiting rooms after the version-1 body; 3 appends the voucher ledger
 /// after the version-2 body; 4 appends the voucher domain (programmes, merchants,
 /// devices, cards, redemptions, bookings) after the version-3 body; 5 appends the
-/// staff accounts and sessions after the version-4 body (`staff_to`/`staff_from`).
+/// staff accounts and sessions after the version-4 body (`staff_to`/`staff_from`); 6
+/// appends the offline voucher slice (policies, allowances, offline redemptions, risk
+/// entries: `offline_to`/`offline_from`) after the version-5 body.
 /// Versions 1 to 4 still decode (no rooms, empty ledger, no vouchers, no staff).
-pub const snapshot_format_version: u8 = 5;
+pub const snapshot_format_version: u8 = 6;
 
 /// One log record's payload: the command as applied plus a summary of its outcome,
 /// so replay can assert it reproduced the same decision (a pair assertion across
@@ -130,6 +132,7 @@ pub fn encode_snapshot(parts: &core::TenantParts) -> Vec<u8> {
     postcard::to_io(&ledger_to(&parts.ledger), &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&vouchers_to(&parts.vouchers), &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&staff_to(&parts.staff), &mut out).expect("writing to a Vec cannot fail");
+    postcard::to_io(&offline_to(&parts.vouchers.offline), &mut out).expect("writing to a Vec cannot fail");
     out
 }
 
@@ -138,7 +141,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
     let malformed = |e: postcard::Error| DecodeError::Malformed(e.to_string());
     match version {
         1 => Ok(postcard::from_bytes::<WireParts>(body).map_err(malformed)?.into()),
-        2..=5 => {
+        2..=6 => {
             let (wire, rest): (WireParts, _) = postcard::take_from_bytes(body).map_err(malformed)?;
             let (rooms, rest): (Vec<WireRoom>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
             let mut parts: core::TenantParts = wire.into();
@@ -160,6 +163,13 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
             let rest = if version >= 5 {
                 let (staff, rest): (WireStaff, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
                 parts.staff = staff_from(staff)?;
+                rest
+            } else {
+                rest
+            };
+            let rest = if version >= 6 {
+                let (offline, rest): (WireOffline, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
+                parts.vouchers.offline = offline_from(offline);
                 rest
             } else {
                 rest
@@ -1942,8 +1952,8 @@ mod tests {
     // ----- the voucher domain -----
 
     use sturmfest_core::vouchers::{
-        BatchId, CardId, CardMedium, ExpiryRule, MerchantId, NewCard, PaidVia, ProgrammeLimits, RedemptionId, SalesPointId,
-        VoucherCommand as V,
+        BatchId, CardId, CardMedium, ExpiryRule, MerchantId, NewCard, OfflinePolicy, OfflineRedemption, PaidVia, ProgrammeLimits,
+        RedemptionId, SalesPointId, VoucherCommand as V,
     };
 
     /// The start of the fourth year after `now`'s UTC year, as the edge would send it
@@ -1997,6 +2007,39 @@ mod tests {
             v(10, V::MoveBalance { from: CardId(2), to: CardId(u64::MAX) }),
             v(11, V::RevokeDevice { device: DeviceId(91) }),
             v(12, V::ExpireCards),
+            v(13, V::ConfigureOffline {
+                programme: p,
+                policy: OfflinePolicy {
+                    device_allowance_cents_max: core::Cents(5_000),
+                    open_allowances_cents_max: core::Cents(20_000),
+                },
+            }),
+            v(14, V::GrantAllowance { device: DeviceId(90), programme: p, amount: core::Cents(3_000), expires_at: core::TimeMs(t + 3_600_000) }),
+            // Card u64::MAX holds 155.00 (its 100.00 and card 2's 55.00): 9.50 of 164.50 is
+            // overspent; card 3 was never sold, so its 1.00 is all overspend.
+            v(15, V::SyncOffline {
+                device: DeviceId(90),
+                redemptions: vec![
+                    OfflineRedemption {
+                        id: RedemptionId(70),
+                        sequence: 1,
+                        card: CardId(u64::MAX),
+                        amount: core::Cents(16_450),
+                        at: core::TimeMs(t + 15),
+                        certificate_serial: 4,
+                        certificate_balance: core::Cents(14_500),
+                    },
+                    OfflineRedemption {
+                        id: RedemptionId(71),
+                        sequence: 2,
+                        card: CardId(3),
+                        amount: core::Cents(100),
+                        at: core::TimeMs(t + 15),
+                        certificate_serial: 5,
+                        certificate_balance: core::Cents(0),
+                    },
+                ],
+            }),
         ];
         for (i, envelope) in commands.iter_mut().enumerate() {
             if i % 2 == 1 {
@@ -2038,6 +2081,9 @@ mod tests {
             V::BlockCard { .. } => "block_card",
             V::MoveBalance { .. } => "move_balance",
             V::ExpireCards => "expire_cards",
+            V::ConfigureOffline { .. } => "configure_offline",
+            V::GrantAllowance { .. } => "grant_allowance",
+            V::SyncOffline { .. } => "sync_offline",
         };
         let variants: std::collections::BTreeSet<&str> = commands
             .iter()
@@ -2046,7 +2092,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(variants.len(), 14, "every voucher command variant is covered");
+        assert_eq!(variants.len(), 17, "every voucher command variant is covered");
         let mut original = core::Tenant::new();
         let mut replayed = core::Tenant::new();
         let mut codes = Vec::new();
@@ -2064,7 +2110,9 @@ mod tests {
         assert!(codes.contains(&"ok:voucher_pin_refused".to_string()), "{codes:?}");
         assert!(codes.contains(&"insufficient_balance".to_string()), "{codes:?}");
         let card = original.vouchers().balance(original.ledger(), CardId(u64::MAX)).unwrap();
-        assert_eq!(card, core::Cents(10_000 + 5_000 + 1_000 - 500), "reversed, then the blocked card's balance moved over");
+        assert_eq!(card, core::Cents(0), "155.00 after the reversal and the move, all of it redeemed offline");
+        let risk: Vec<i64> = original.vouchers().risk_entries().iter().map(|r| r.amount.0).collect();
+        assert_eq!(risk, [950, 100], "the overspend and the unsold card's redemption came from the allowance");
     }
 
     #[test]
@@ -2101,8 +2149,9 @@ mod tests {
         let remembered =
             parts.idempotency.iter().filter(|(_, e)| matches!(e.reply, core::Reply::Voucher(_))).count();
         assert!(remembered >= 8, "{remembered}");
+        assert_eq!(parts.vouchers.offline.risk.len(), 2, "offline risk entries to carry");
         let bytes = encode_snapshot(&parts);
-        assert_eq!(bytes[0], 5);
+        assert_eq!(bytes[0], snapshot_format_version);
         let decoded = decode_snapshot(&bytes).unwrap();
         assert_eq!(decoded, parts);
         let restored = core::Tenant::restore(decoded).unwrap();
@@ -2215,18 +2264,18 @@ mod tests {
         assert_eq!(parts.staff.accounts.len(), 3);
         assert!(parts.staff.sessions.len() >= 9, "{:?}", parts.staff.sessions.len());
         let bytes = encode_snapshot(&parts);
-        assert_eq!(bytes[0], 5);
+        assert_eq!(bytes[0], snapshot_format_version);
         let decoded = decode_snapshot(&bytes).unwrap();
         assert_eq!(decoded, parts);
         assert_eq!(core::Tenant::restore(decoded).unwrap(), tenant);
-        assert!(matches!(decode_snapshot(&bytes[..bytes.len() - 1]), Err(DecodeError::Malformed(_))), "cut staff");
+        assert!(matches!(decode_snapshot(&bytes[..bytes.len() - 1]), Err(DecodeError::Malformed(_))), "cut offline section");
         // The same body labelled 4 carries bytes after its vouchers and is refused.
         let mut as_v4 = bytes.clone();
         as_v4[0] = 4;
         assert!(matches!(decode_snapshot(&as_v4), Err(DecodeError::Malformed(_))));
     }
 
-    /// Writes `tenant` as a snapshot of `version` (3 or 4): the sections that
+    /// Writes `tenant` as a snapshot of `version` (3, 4 or 5): the sections that
     /// version had, nothing after.
     fn older_snapshot(parts: &core::TenantParts, version: u8) -> Vec<u8> {
         let mut out = vec![version];
@@ -2237,7 +2286,28 @@ mod tests {
         if version >= 4 {
             postcard::to_io(&vouchers_to(&parts.vouchers), &mut out).unwrap();
         }
+        if version >= 5 {
+            postcard::to_io(&staff_to(&parts.staff), &mut out).unwrap();
+        }
         out
+    }
+
+    #[test]
+    fn a_version_5_snapshot_without_the_offline_section_still_decodes() {
+        let (tenant, _) = tenant_with_room_and_ledger();
+        let mut tenant = tenant;
+        for envelope in voucher_commands(tenant.now().0 + 1).into_iter().take(19) {
+            let _ = tenant.apply(&envelope);
+        }
+        let parts = tenant.parts();
+        assert!(parts.vouchers.offline == sturmfest_core::vouchers::OfflineParts::default(), "nothing offline yet");
+        let mut v5 = older_snapshot(&parts, 5);
+        let decoded = decode_snapshot(&v5).unwrap();
+        assert_eq!(decoded, parts);
+        assert_eq!(core::Tenant::restore(decoded).unwrap(), tenant);
+        // The same body labelled 6 lacks its offline section and is refused.
+        v5[0] = 6;
+        assert!(matches!(decode_snapshot(&v5), Err(DecodeError::Malformed(_))));
     }
 
     #[test]

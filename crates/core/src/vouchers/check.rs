@@ -34,7 +34,8 @@ impl Vouchers {
         self.check_parties(ledger)?;
         let balances = self.check_bookings(ledger)?;
         self.check_cards(ledger, &balances)?;
-        self.check_redemptions(ledger)
+        self.check_redemptions(ledger)?;
+        self.check_offline(ledger)
     }
 
     fn check_parties(&self, ledger: &Ledger) -> Result<(), String> {

@@ -68,9 +68,14 @@
 //! change nothing before the last check (including the ledger's own) has passed.
 
 mod check;
+mod offline;
 mod parts;
 mod state;
 
+pub use offline::{
+    Allowance, AllowanceClose, OfflineExposure, OfflineOutcome, OfflineParts, OfflinePolicy, OfflineRecord, OfflineRedemption,
+    OfflineRefusal, OfflineRiskEntry, SyncSummary,
+};
 pub use parts::VoucherParts;
 pub use state::{Vouchers, card_account, in_voucher_namespace, payable_account, programme_account};
 
@@ -110,6 +115,22 @@ pub mod limits {
     pub const iban_bytes_max: usize = 34;
     pub const refund_reference_bytes_max: usize = crate::limits::payment_ref_bytes_max;
 
+    /// The most any programme may configure for one allowance or for all open ones:
+    /// 100,000.00, a large city's worst case for a day without its core.
+    pub const offline_allowance_cents_limit: i64 = 10_000_000;
+    /// An allowance lets a device redeem offline for at least a minute and at most
+    /// three days (a long weekend without the core).
+    pub const allowance_window_ms_min: i64 = 60_000;
+    pub const allowance_window_ms_max: i64 = 3 * 24 * 3_600_000;
+    /// The reservation outlives the device's offline window by this much, so a sync
+    /// arriving late can still draw on it.
+    pub const allowance_sync_grace_ms: i64 = 2 * 24 * 3_600_000;
+    /// Offline redemptions in one sync: bounds one command's work and log record.
+    pub const sync_redemptions_max: usize = 1_000;
+
+    const _: () = assert!(allowance_window_ms_max + allowance_sync_grace_ms <= crate::ledger::limits::pending_timeout_ms_max);
+    const _: () = assert!(allowance_window_ms_min + allowance_sync_grace_ms >= crate::ledger::limits::pending_timeout_ms_min);
+    const _: () = assert!(offline_allowance_cents_limit <= crate::ledger::limits::transfer_amount_cents_max);
     const _: () = assert!(tenant_cards_max <= crate::ledger::limits::ledger_accounts_max / 2);
     const _: () = assert!(card_balance_cents_limit <= crate::ledger::limits::transfer_amount_cents_max);
     const _: () = assert!(batch_cards_max <= tenant_cards_max);
@@ -291,6 +312,8 @@ pub enum BookingKind {
     MoveOut,
     MoveIn,
     Expiry,
+    /// What the card paid of a redemption a device made offline.
+    OfflineRedemption,
 }
 
 impl BookingKind {
@@ -367,6 +390,10 @@ pub enum VoucherCommand {
     BlockCard { card: CardId },
     MoveBalance { from: CardId, to: CardId },
     ExpireCards,
+    // ----- offline redemption (`vouchers/offline.rs`) -----
+    ConfigureOffline { programme: ProgrammeId, policy: OfflinePolicy },
+    GrantAllowance { device: DeviceId, programme: ProgrammeId, amount: Cents, expires_at: TimeMs },
+    SyncOffline { device: DeviceId, redemptions: Vec<OfflineRedemption> },
 }
 
 /// A successful command's answer.
@@ -389,6 +416,10 @@ pub enum VoucherReply {
     CardBlocked { card: CardId },
     BalanceMoved { from: CardId, to: CardId, amount: Cents },
     CardsExpired { cards: u32, value: Cents },
+    OfflineConfigured { programme: ProgrammeId },
+    /// `reservation` is the ledger reservation and names the allowance.
+    AllowanceGranted { device: DeviceId, reservation: TransferId, amount: Cents, expires_at: TimeMs },
+    Synced { device: DeviceId, summary: SyncSummary },
 }
 
 /// Domain rejections, checked per command in the order documented on its handler in
@@ -436,6 +467,14 @@ pub enum VoucherRejection {
     CardsSame,
     ProgrammesDiffer,
     NothingToMove,
+    /// The programme has no offline policy.
+    OfflineNotConfigured,
+    /// The device already holds an open allowance.
+    AllowanceOpen,
+    /// Granting would take the programme's open allowances beyond its bound.
+    RiskBoundReached,
+    /// A sync names one sequence number twice.
+    SequenceReused,
     /// The ledger refused the transfer; its own code is this rejection's code.
     Ledger(LedgerRejection),
 }
@@ -486,6 +525,10 @@ impl VoucherRejection {
             CardsSame => "cards_same",
             ProgrammesDiffer => "programmes_differ",
             NothingToMove => "nothing_to_move",
+            OfflineNotConfigured => "offline_not_configured",
+            AllowanceOpen => "allowance_open",
+            RiskBoundReached => "risk_bound_reached",
+            SequenceReused => "sequence_reused",
             Ledger(rejection) => rejection.code(),
         }
     }

@@ -20,6 +20,8 @@ pub struct VoucherParts {
     pub cards: Vec<Card>,
     pub redemptions: Vec<Redemption>,
     pub bookings: Vec<Booking>,
+    /// Allowances, offline redemptions, risk entries (snapshot format 6 onwards).
+    pub offline: OfflineParts,
 }
 
 impl Vouchers {
@@ -34,6 +36,7 @@ impl Vouchers {
             cards: self.cards.values().copied().collect(),
             redemptions: self.redemptions.values().copied().collect(),
             bookings: self.bookings.clone(),
+            offline: self.offline.parts(),
         }
     }
 
@@ -79,6 +82,7 @@ impl Vouchers {
             }
         }
         v.bookings = parts.bookings;
+        v.offline = super::offline::Offline::restore(parts.offline)?;
         v.check_invariants_result(ledger)?;
         Ok(v)
     }

@@ -62,6 +62,8 @@ pub struct Vouchers {
     pub(super) by_merchant: BTreeSet<(MerchantId, TimeMs, RedemptionId)>,
     /// Every booking, in the order made.
     pub(super) bookings: Vec<Booking>,
+    /// Allowances, offline redemptions and risk entries (`vouchers/offline.rs`).
+    pub(super) offline: super::offline::Offline,
 }
 
 /// The start (00:00:00 UTC, 1 January) of a year, in ms since the epoch.
@@ -152,6 +154,11 @@ impl Vouchers {
             C::BlockCard { card } => self.block(*card),
             C::MoveBalance { from, to } => self.move_balance(ledger, *from, *to),
             C::ExpireCards => Ok(VoucherReply::CardsExpired { cards, value }),
+            C::ConfigureOffline { programme, policy } => self.configure_offline(*programme, *policy),
+            C::GrantAllowance { device, programme, amount, expires_at } => {
+                self.grant_allowance(ledger, *device, *programme, *amount, *expires_at)
+            }
+            C::SyncOffline { device, redemptions } => self.sync_offline(ledger, *device, redemptions),
         }
     }
 
@@ -243,12 +250,12 @@ impl Vouchers {
 
     // ----- the ledger -----
 
-    fn next_transfer_id(&self) -> TransferId {
+    pub(super) fn next_transfer_id(&self) -> TransferId {
         TransferId(NAMESPACE | u128::from(self.next_transfer + 1))
     }
 
     /// Makes the one transfer of a command; on success the counter moves on.
-    fn transfer(&mut self, ledger: &mut Ledger, debit: AccountId, credit: AccountId, amount: Cents) -> Result<TransferId, VoucherRejection> {
+    pub(super) fn transfer(&mut self, ledger: &mut Ledger, debit: AccountId, credit: AccountId, amount: Cents) -> Result<TransferId, VoucherRejection> {
         let id = self.next_transfer_id();
         let command = LedgerCommand::Transfer { id, debit, credit, amount };
         ledger.apply(&LedgerEnvelope { time: self.now, command }).map_err(R::Ledger)?;
@@ -263,11 +270,11 @@ impl Vouchers {
         assert!(reply.is_ok(), "capacity and shape were checked before: {reply:?}");
     }
 
-    fn book(&mut self, transfer: TransferId, card: CardId, kind: BookingKind, amount: Cents, paid_via: Option<PaidVia>) {
+    pub(super) fn book(&mut self, transfer: TransferId, card: CardId, kind: BookingKind, amount: Cents, paid_via: Option<PaidVia>) {
         self.bookings.push(Booking { transfer, card, kind, amount, at: self.now, paid_via });
     }
 
-    fn card_balance(ledger: &Ledger, card: CardId) -> Cents {
+    pub(super) fn card_balance(ledger: &Ledger, card: CardId) -> Cents {
         ledger.account(card_account(card)).expect("every card has its account").balance()
     }
 

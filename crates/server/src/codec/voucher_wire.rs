@@ -58,6 +58,31 @@ pub(super) enum WireVoucherCommand {
     BlockCard { card: u64 },
     MoveBalance { from: u64, to: u64 },
     ExpireCards,
+    ConfigureOffline { programme: u32, device_allowance_cents_max: i64, open_allowances_cents_max: i64 },
+    GrantAllowance { device: u64, programme: u32, amount: i64, expires_at: i64 },
+    SyncOffline { device: u64, redemptions: Vec<WireOfflineRedemption> },
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct WireOfflineRedemption {
+    id: u128,
+    sequence: u64,
+    card: u64,
+    amount: i64,
+    at: i64,
+    certificate_serial: u64,
+    certificate_balance: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct WireSyncSummary {
+    booked: u32,
+    refused: u32,
+    duplicates: u32,
+    card_paid: i64,
+    risk_paid: i64,
+    unpaid: i64,
+    released: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -77,6 +102,9 @@ pub(super) enum WireVoucherReply {
     CardBlocked(u64),
     BalanceMoved { from: u64, to: u64, amount: i64 },
     CardsExpired { cards: u32, value: i64 },
+    OfflineConfigured(u32),
+    AllowanceGranted { device: u64, reservation: u128, amount: i64, expires_at: i64 },
+    Synced { device: u64, summary: WireSyncSummary },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -169,6 +197,7 @@ enum WireBookingKind {
     MoveOut,
     MoveIn,
     Expiry,
+    OfflineRedemption,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -286,6 +315,7 @@ fn booking_kind_to(k: v::BookingKind) -> WireBookingKind {
         K::MoveOut => WireBookingKind::MoveOut,
         K::MoveIn => WireBookingKind::MoveIn,
         K::Expiry => WireBookingKind::Expiry,
+        K::OfflineRedemption => WireBookingKind::OfflineRedemption,
     }
 }
 
@@ -300,10 +330,35 @@ fn booking_kind_from(w: WireBookingKind) -> v::BookingKind {
         WireBookingKind::MoveOut => K::MoveOut,
         WireBookingKind::MoveIn => K::MoveIn,
         WireBookingKind::Expiry => K::Expiry,
+        WireBookingKind::OfflineRedemption => K::OfflineRedemption,
     }
 }
 
 // ----- commands and replies -----
+
+fn offline_redemption_to(r: &v::OfflineRedemption) -> WireOfflineRedemption {
+    WireOfflineRedemption {
+        id: r.id.0,
+        sequence: r.sequence,
+        card: r.card.0,
+        amount: r.amount.0,
+        at: r.at.0,
+        certificate_serial: r.certificate_serial,
+        certificate_balance: r.certificate_balance.0,
+    }
+}
+
+fn offline_redemption_from(w: WireOfflineRedemption) -> v::OfflineRedemption {
+    v::OfflineRedemption {
+        id: v::RedemptionId(w.id),
+        sequence: w.sequence,
+        card: v::CardId(w.card),
+        amount: Cents(w.amount),
+        at: TimeMs(w.at),
+        certificate_serial: w.certificate_serial,
+        certificate_balance: Cents(w.certificate_balance),
+    }
+}
 
 pub(super) fn voucher_command_to(c: &v::VoucherCommand) -> WireVoucherCommand {
     use v::VoucherCommand as C;
@@ -348,6 +403,17 @@ pub(super) fn voucher_command_to(c: &v::VoucherCommand) -> WireVoucherCommand {
         C::BlockCard { card } => W::BlockCard { card: card.0 },
         C::MoveBalance { from, to } => W::MoveBalance { from: from.0, to: to.0 },
         C::ExpireCards => W::ExpireCards,
+        C::ConfigureOffline { programme, policy } => W::ConfigureOffline {
+            programme: programme.0,
+            device_allowance_cents_max: policy.device_allowance_cents_max.0,
+            open_allowances_cents_max: policy.open_allowances_cents_max.0,
+        },
+        C::GrantAllowance { device, programme, amount, expires_at } => {
+            W::GrantAllowance { device: device.0, programme: programme.0, amount: amount.0, expires_at: expires_at.0 }
+        }
+        C::SyncOffline { device, redemptions } => {
+            W::SyncOffline { device: device.0, redemptions: redemptions.iter().map(offline_redemption_to).collect() }
+        }
     }
 }
 
@@ -399,6 +465,22 @@ pub(super) fn voucher_command_from(w: WireVoucherCommand) -> v::VoucherCommand {
         W::BlockCard { card } => C::BlockCard { card: v::CardId(card) },
         W::MoveBalance { from, to } => C::MoveBalance { from: v::CardId(from), to: v::CardId(to) },
         W::ExpireCards => C::ExpireCards,
+        W::ConfigureOffline { programme, device_allowance_cents_max, open_allowances_cents_max } => C::ConfigureOffline {
+            programme: ProgrammeId(programme),
+            policy: v::OfflinePolicy {
+                device_allowance_cents_max: Cents(device_allowance_cents_max),
+                open_allowances_cents_max: Cents(open_allowances_cents_max),
+            },
+        },
+        W::GrantAllowance { device, programme, amount, expires_at } => C::GrantAllowance {
+            device: DeviceId(device),
+            programme: ProgrammeId(programme),
+            amount: Cents(amount),
+            expires_at: TimeMs(expires_at),
+        },
+        W::SyncOffline { device, redemptions } => {
+            C::SyncOffline { device: DeviceId(device), redemptions: redemptions.into_iter().map(offline_redemption_from).collect() }
+        }
     }
 }
 
@@ -427,6 +509,25 @@ pub(super) fn voucher_reply_to(r: &v::VoucherReply) -> WireVoucherReply {
         R::CardBlocked { card } => W::CardBlocked(card.0),
         R::BalanceMoved { from, to, amount } => W::BalanceMoved { from: from.0, to: to.0, amount: amount.0 },
         R::CardsExpired { cards, value } => W::CardsExpired { cards, value: value.0 },
+        R::OfflineConfigured { programme } => W::OfflineConfigured(programme.0),
+        R::AllowanceGranted { device, reservation, amount, expires_at } => W::AllowanceGranted {
+            device: device.0,
+            reservation: reservation.0,
+            amount: amount.0,
+            expires_at: expires_at.0,
+        },
+        R::Synced { device, summary: s } => W::Synced {
+            device: device.0,
+            summary: WireSyncSummary {
+                booked: s.booked,
+                refused: s.refused,
+                duplicates: s.duplicates,
+                card_paid: s.card_paid.0,
+                risk_paid: s.risk_paid.0,
+                unpaid: s.unpaid.0,
+                released: s.released.0,
+            },
+        },
     }
 }
 
@@ -463,6 +564,25 @@ pub(super) fn voucher_reply_from(w: WireVoucherReply) -> v::VoucherReply {
         W::CardBlocked(c) => R::CardBlocked { card: card(c) },
         W::BalanceMoved { from, to, amount } => R::BalanceMoved { from: card(from), to: card(to), amount: Cents(amount) },
         W::CardsExpired { cards, value } => R::CardsExpired { cards, value: Cents(value) },
+        W::OfflineConfigured(p) => R::OfflineConfigured { programme: ProgrammeId(p) },
+        W::AllowanceGranted { device, reservation, amount, expires_at } => R::AllowanceGranted {
+            device: DeviceId(device),
+            reservation: TransferId(reservation),
+            amount: Cents(amount),
+            expires_at: TimeMs(expires_at),
+        },
+        W::Synced { device, summary: s } => R::Synced {
+            device: DeviceId(device),
+            summary: v::SyncSummary {
+                booked: s.booked,
+                refused: s.refused,
+                duplicates: s.duplicates,
+                card_paid: Cents(s.card_paid),
+                risk_paid: Cents(s.risk_paid),
+                unpaid: Cents(s.unpaid),
+                released: Cents(s.released),
+            },
+        },
     }
 }
 
@@ -487,6 +607,10 @@ pub(super) fn voucher_summary(reply: &v::VoucherReply) -> (&'static str, u64) {
         R::CardBlocked { card } => ("voucher_card_blocked", card.0),
         R::BalanceMoved { amount, .. } => ("voucher_balance_moved", cents(amount)),
         R::CardsExpired { value, .. } => ("voucher_cards_expired", cents(value)),
+        R::OfflineConfigured { programme } => ("voucher_offline_configured", u64::from(programme.0)),
+        R::AllowanceGranted { amount, .. } => ("voucher_allowance_granted", cents(amount)),
+        // What the merchant was paid is the decision a replay must reproduce.
+        R::Synced { summary, .. } => ("voucher_synced", cents(summary.card_paid.plus(summary.risk_paid))),
     }
 }
 
@@ -591,6 +715,7 @@ pub(super) fn vouchers_to(p: &v::VoucherParts) -> WireVouchers {
 
 pub(super) fn vouchers_from(w: WireVouchers) -> v::VoucherParts {
     v::VoucherParts {
+        offline: v::OfflineParts::default(),
         now: TimeMs(w.now),
         next_transfer: w.next_transfer,
         programmes: w
@@ -683,6 +808,218 @@ pub(super) fn vouchers_from(w: WireVouchers) -> v::VoucherParts {
                 amount: Cents(b.amount),
                 at: TimeMs(b.at),
                 paid_via: b.paid_via.map(paid_from),
+            })
+            .collect(),
+    }
+}
+
+// ----- the offline section (format version 6) -----
+
+#[derive(Serialize, Deserialize)]
+struct WireAllowanceClose {
+    transfer: u128,
+    used: i64,
+    released: i64,
+    at: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireAllowance {
+    reservation: u128,
+    device: u64,
+    merchant: u32,
+    programme: u32,
+    amount: i64,
+    granted_at: i64,
+    expires_at: i64,
+    closed: Option<WireAllowanceClose>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireOfflineRefusal {
+    IdTaken,
+    SequenceReused,
+    UnknownCard,
+    MerchantNotAccepted,
+    InTheFuture,
+    AfterRevocation,
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireOfflineOutcome {
+    Booked { card_part: i64, card_transfer: Option<u128>, risk_part: i64, unpaid: i64 },
+    Refused(WireOfflineRefusal),
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireOfflineRecord {
+    redemption: WireOfflineRedemption,
+    device: u64,
+    merchant: u32,
+    synced_at: i64,
+    outcome: WireOfflineOutcome,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireRiskEntry {
+    redemption: u128,
+    card: u64,
+    device: u64,
+    programme: u32,
+    allowance: u128,
+    amount: i64,
+    at: i64,
+}
+
+/// The snapshot section of format version 6: policies, allowances, offline
+/// redemptions and risk entries.
+#[derive(Serialize, Deserialize)]
+pub(super) struct WireOffline {
+    policies: Vec<(u32, i64, i64)>,
+    allowances: Vec<WireAllowance>,
+    records: Vec<WireOfflineRecord>,
+    risk: Vec<WireRiskEntry>,
+}
+
+pub(super) fn offline_to(p: &v::OfflineParts) -> WireOffline {
+    use v::OfflineRefusal as F;
+    WireOffline {
+        policies: p
+            .policies
+            .iter()
+            .map(|(id, x)| (id.0, x.device_allowance_cents_max.0, x.open_allowances_cents_max.0))
+            .collect(),
+        allowances: p
+            .allowances
+            .iter()
+            .map(|a| WireAllowance {
+                reservation: a.reservation.0,
+                device: a.device.0,
+                merchant: a.merchant.0,
+                programme: a.programme.0,
+                amount: a.amount.0,
+                granted_at: a.granted_at.0,
+                expires_at: a.expires_at.0,
+                closed: a.closed.map(|c| WireAllowanceClose {
+                    transfer: c.transfer.0,
+                    used: c.used.0,
+                    released: c.released.0,
+                    at: c.at.0,
+                }),
+            })
+            .collect(),
+        records: p
+            .records
+            .iter()
+            .map(|r| WireOfflineRecord {
+                redemption: offline_redemption_to(&r.redemption),
+                device: r.device.0,
+                merchant: r.merchant.0,
+                synced_at: r.synced_at.0,
+                outcome: match r.outcome {
+                    v::OfflineOutcome::Booked { card_part, card_transfer, risk_part, unpaid } => WireOfflineOutcome::Booked {
+                        card_part: card_part.0,
+                        card_transfer: card_transfer.map(|t| t.0),
+                        risk_part: risk_part.0,
+                        unpaid: unpaid.0,
+                    },
+                    v::OfflineOutcome::Refused(why) => WireOfflineOutcome::Refused(match why {
+                        F::IdTaken => WireOfflineRefusal::IdTaken,
+                        F::SequenceReused => WireOfflineRefusal::SequenceReused,
+                        F::UnknownCard => WireOfflineRefusal::UnknownCard,
+                        F::MerchantNotAccepted => WireOfflineRefusal::MerchantNotAccepted,
+                        F::InTheFuture => WireOfflineRefusal::InTheFuture,
+                        F::AfterRevocation => WireOfflineRefusal::AfterRevocation,
+                    }),
+                },
+            })
+            .collect(),
+        risk: p
+            .risk
+            .iter()
+            .map(|r| WireRiskEntry {
+                redemption: r.redemption.0,
+                card: r.card.0,
+                device: r.device.0,
+                programme: r.programme.0,
+                allowance: r.allowance.0,
+                amount: r.amount.0,
+                at: r.at.0,
+            })
+            .collect(),
+    }
+}
+
+pub(super) fn offline_from(w: WireOffline) -> v::OfflineParts {
+    use v::OfflineRefusal as F;
+    v::OfflineParts {
+        policies: w
+            .policies
+            .into_iter()
+            .map(|(id, device, open)| {
+                let policy = v::OfflinePolicy {
+                    device_allowance_cents_max: Cents(device),
+                    open_allowances_cents_max: Cents(open),
+                };
+                (ProgrammeId(id), policy)
+            })
+            .collect(),
+        allowances: w
+            .allowances
+            .into_iter()
+            .map(|a| v::Allowance {
+                reservation: TransferId(a.reservation),
+                device: DeviceId(a.device),
+                merchant: v::MerchantId(a.merchant),
+                programme: ProgrammeId(a.programme),
+                amount: Cents(a.amount),
+                granted_at: TimeMs(a.granted_at),
+                expires_at: TimeMs(a.expires_at),
+                closed: a.closed.map(|c| v::AllowanceClose {
+                    transfer: TransferId(c.transfer),
+                    used: Cents(c.used),
+                    released: Cents(c.released),
+                    at: TimeMs(c.at),
+                }),
+            })
+            .collect(),
+        records: w
+            .records
+            .into_iter()
+            .map(|r| v::OfflineRecord {
+                redemption: offline_redemption_from(r.redemption),
+                device: DeviceId(r.device),
+                merchant: v::MerchantId(r.merchant),
+                synced_at: TimeMs(r.synced_at),
+                outcome: match r.outcome {
+                    WireOfflineOutcome::Booked { card_part, card_transfer, risk_part, unpaid } => v::OfflineOutcome::Booked {
+                        card_part: Cents(card_part),
+                        card_transfer: card_transfer.map(TransferId),
+                        risk_part: Cents(risk_part),
+                        unpaid: Cents(unpaid),
+                    },
+                    WireOfflineOutcome::Refused(why) => v::OfflineOutcome::Refused(match why {
+                        WireOfflineRefusal::IdTaken => F::IdTaken,
+                        WireOfflineRefusal::SequenceReused => F::SequenceReused,
+                        WireOfflineRefusal::UnknownCard => F::UnknownCard,
+                        WireOfflineRefusal::MerchantNotAccepted => F::MerchantNotAccepted,
+                        WireOfflineRefusal::InTheFuture => F::InTheFuture,
+                        WireOfflineRefusal::AfterRevocation => F::AfterRevocation,
+                    }),
+                },
+            })
+            .collect(),
+        risk: w
+            .risk
+            .into_iter()
+            .map(|r| v::OfflineRiskEntry {
+                redemption: v::RedemptionId(r.redemption),
+                card: v::CardId(r.card),
+                device: DeviceId(r.device),
+                programme: ProgrammeId(r.programme),
+                allowance: TransferId(r.allowance),
+                amount: Cents(r.amount),
+                at: TimeMs(r.at),
             })
             .collect(),
     }

@@ -184,6 +184,9 @@ fn voucher_status(r: &sturmfest_core::vouchers::VoucherRejection) -> (StatusCode
             (StatusCode::CONFLICT, "Card state does not allow this")
         }
         MerchantNotAccepted | DeviceRevoked | ReversalWindowClosed => (StatusCode::CONFLICT, "Not allowed now"),
+        // Offline redemption (`vouchers/offline.rs`): a limit reached or an allowance held.
+        OfflineNotConfigured | AllowanceOpen | RiskBoundReached => (StatusCode::CONFLICT, "Not allowed now"),
+        SequenceReused => (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed"),
         ProgrammeExists | MerchantExists | DeviceExists | BatchExists | CardExists | CodeDigestTaken | RedemptionIdReused => {
             (StatusCode::CONFLICT, "Id already used")
         }
