@@ -16,7 +16,8 @@
 //! tenant refuses raw ledger commands that name this namespace, so a card's account
 //! only ever moves through voucher commands. A programme has four accounts: provider
 //! clearing (online loads and refunds), sales-point cash (loads paid in cash),
-//! expired value, and offline risk (kept for the offline slice). A merchant has one
+//! expired value, and offline risk (allowances are reserved from it, overspends paid
+//! from it: `vouchers/offline.rs`). A merchant has one
 //! payable account per programme it is accepted in. A card has one account whose
 //! ceiling is the programme's `card_balance_cents_max`, so the ledger itself refuses to
 //! load beyond it.
@@ -47,6 +48,9 @@
 //! - `RefundCard { card, amount, reference }` (card → clearing, paid back to the
 //!   holder), `BlockCard { card }`, `MoveBalance { from, to }` (a blocked card's whole
 //!   balance onto an active card of the same programme).
+//! - `ConfigureOffline { programme, policy }`, `GrantAllowance { device, programme,
+//!   amount, expires_at }`, `SyncOffline { device, redemptions }`: offline redemption
+//!   with bounded risk, documented in `vouchers/offline.rs`.
 //! - `ExpireCards`: books every due card's balance to the programme's expired-value
 //!   account (never deleted) and marks it `Expired`. Every voucher command and every
 //!   tenant `Tick` does the same first, at most `card_expiries_per_command_max` cards

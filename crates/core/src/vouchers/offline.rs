@@ -223,17 +223,20 @@ impl Offline {
                 return Err("an offline policy appears twice".into());
             }
         }
+        let mut newest: BTreeMap<DeviceId, Allowance> = BTreeMap::new();
         for a in parts.allowances {
-            if a.closed.is_none() {
-                // Only the newest unclosed allowance of a device is indexed; older
-                // ones lapsed and were replaced.
-                let newer = o.by_device.get(&a.device).is_some_and(|r| *r > a.reservation);
-                if !newer {
-                    o.by_device.insert(a.device, a.reservation);
-                }
+            if newest.get(&a.device).is_none_or(|n| n.reservation < a.reservation) {
+                newest.insert(a.device, a);
             }
             if o.allowances.insert(a.reservation, a).is_some() {
                 return Err("an allowance appears twice".into());
+            }
+        }
+        // A device's newest allowance is indexed until a sync closes it; older ones
+        // lapsed and were replaced by a grant (reservation ids only grow).
+        for (device, a) in newest {
+            if a.closed.is_none() {
+                o.by_device.insert(device, a.reservation);
             }
         }
         for r in parts.records {

@@ -324,6 +324,9 @@ fn fmt_reply(reply: &VoucherReply) -> String {
         CardBlocked { card } => format!("card {} blocked", card.0),
         BalanceMoved { from, to, amount } => format!("{amount} moved from card {} to card {}", from.0, to.0),
         CardsExpired { cards, value } => format!("{cards} cards expired, {value} booked as expired value"),
+        OfflineConfigured { programme } => format!("programme {} redeems offline", programme.0),
+        AllowanceGranted { device, amount, .. } => format!("device {} may redeem {amount} offline", device.0),
+        Synced { device, summary } => format!("device {} synced {} redemptions", device.0, summary.booked),
     }
 }
 

@@ -5,10 +5,13 @@
 //! replay and snapshot restore, `queue` does both for the waiting room, and `tidy`
 //! keeps the workspace's house rules. `vouchers` runs the ledger inside the tenant:
 //! through `Tenant::apply`, snapshots and replay; `cards` tests voucher programmes,
-//! merchants, devices and cards on top of it with a scenario and a reference model.
+//! merchants, devices and cards on top of it with a scenario and a reference model;
+//! `offline` tests offline redemption (allowances, syncs, risk) with worked examples
+//! and a model, crashing and recovering the tenant at random points.
 
 mod cards;
 mod ledger;
+mod offline;
 mod props;
 mod queue;
 mod rooms;
