@@ -43,6 +43,10 @@ pub enum Kind {
     Ticket,
     /// A verified e-mail identity (`identity.rs`): one per person in a waiting room.
     Identity,
+    /// A voucher card's balance, for offline merchant devices (`vouchers/offline.rs`).
+    BalanceCertificate,
+    /// The digest of a programme's blocked cards, pushed to devices (`vouchers/offline.rs`).
+    RevocationList,
 }
 
 impl Kind {
@@ -52,11 +56,14 @@ impl Kind {
             Kind::Admission => 2,
             Kind::Ticket => 3,
             Kind::Identity => 4,
+            Kind::BalanceCertificate => 5,
+            Kind::RevocationList => 6,
         }
     }
 
     fn from_code(code: u8) -> Option<Kind> {
-        [Kind::QueuePlace, Kind::Admission, Kind::Ticket, Kind::Identity].into_iter().find(|k| k.code() == code)
+        [Kind::QueuePlace, Kind::Admission, Kind::Ticket, Kind::Identity, Kind::BalanceCertificate, Kind::RevocationList]
+            .into_iter().find(|k| k.code() == code)
     }
 }
 

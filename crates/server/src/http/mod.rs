@@ -8,6 +8,8 @@ pub mod problem;
 pub mod room;
 pub mod staff;
 pub mod vouchers;
+// Offline voucher redemption: device-signed calls, pairing, exposure.
+pub mod vouchers_device;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -113,6 +115,8 @@ pub fn app(state: AppState) -> Router {
         }),
     )
     .route("/healthz", get(healthz))
+    // Offline voucher redemption (devices, pairing, exposure): `http/vouchers_device.rs`.
+    .merge(vouchers_device::routes())
     .merge(crate::web::pages())
     .fallback(|| async { Problem::not_found("not_found", "no such path") })
     .method_not_allowed_fallback(|| async {

@@ -379,9 +379,13 @@ mod tests {
             (V::RedemptionIdInvalid, StatusCode::UNPROCESSABLE_ENTITY),
             (V::CardsSame, StatusCode::UNPROCESSABLE_ENTITY),
             (V::ProgrammesDiffer, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::OfflineNotConfigured, StatusCode::CONFLICT),
+            (V::AllowanceOpen, StatusCode::CONFLICT),
+            (V::RiskBoundReached, StatusCode::CONFLICT),
+            (V::SequenceReused, StatusCode::UNPROCESSABLE_ENTITY),
         ];
         // Every variant but `Ledger` (mapped by `ledger_status`, tested above) is listed.
-        assert_eq!(cases.iter().filter(|(r, _)| !matches!(r, V::Ledger(_))).count(), 41);
+        assert_eq!(cases.iter().filter(|(r, _)| !matches!(r, V::Ledger(_))).count(), 45);
         for (rejection, status) in cases {
             let problem = Problem::from_rejection(&core::Rejection::Voucher(rejection));
             assert_eq!((problem.status, problem.code), (status, rejection.code()), "{rejection:?}");

@@ -3,10 +3,14 @@
 //! `codes.rs` generates and parses card codes and turns codes and PINs into the keyed
 //! digests the core stores; `card_expires_at` computes a card's expiry from its sale
 //! in the programme's local time, which the core only checks for plausibility;
-//! `iban.rs` checks merchants' IBANs. The JSON API over all this is `http/vouchers.rs`.
+//! `iban.rs` checks merchants' IBANs. `offline.rs` signs balance certificates,
+//! revocation lists and device requests; `device.rs` is a merchant device that
+//! redeems offline within its allowance. The JSON API over all this is `http/vouchers.rs`.
 
 pub mod codes;
+pub mod device;
 pub mod iban;
+pub mod offline;
 
 use sturmfest_core::TimeMs;
 

@@ -6,7 +6,8 @@
 //! and the waiting page in headless Chromium (`browser`), signed tickets with their
 //! QR codes and PDFs (read back with poppler), and the deterministic simulator of
 //! the commit path, and staff logins with their sessions, CSRF tokens and roles
-//! (`staff`), and the voucher office's API through a whole day (`vouchers_api`).
+//! (`staff`), and the voucher office's API through a whole day (`vouchers_api`), and a merchant
+//! device redeeming while the node is stopped and syncing once (`vouchers_offline`).
 
 mod api;
 mod browser;
@@ -24,3 +25,4 @@ mod staff;
 mod support;
 mod tickets;
 mod vouchers_api;
+mod vouchers_offline;
