@@ -289,3 +289,78 @@ async fn a_device_redeems_while_the_node_is_stopped_and_its_sync_is_booked_exact
     assert_eq!(node.device(&other_body).await.json["code"], "device_bad_signature", "the body is signed");
     node.stop().await;
 }
+
+/// The edges of the device protocol: every refusal is problem+json with its code,
+/// and a revoked till is honoured for what it took before the revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_protocol_refuses_what_it_must_and_honours_a_revoked_till_for_its_past() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::default();
+    let token = registry.add("club", "Stadtmarketing").unwrap();
+    registry.save(dir.path()).unwrap();
+    let node = start(dir.path()).await;
+    let problem = |reply: &Http, status: u16, code: &str| {
+        assert_eq!((reply.status, reply.content_type.as_str()), (status, "application/problem+json"), "{:#}", reply.json);
+        assert_eq!(reply.json["code"], code, "{:#}", reply.json);
+    };
+    let body = json!({"name": "Regio", "card_balance_cents_max": 10_000, "load_cents_max": 10_000,
+                      "card_offline_cents_max": 1_000, "reversal_window_secs": 600});
+    let programme = node.office(&token, "POST", "/programmes", body).await.json["id"].as_u64().unwrap() as u32;
+    let merchant = node.office(&token, "POST", "/merchants", json!({"name": "Café", "iban": "GB82 WEST 1234 5698 7654 32"})).await.json["id"].as_u64().unwrap() as u32;
+    expect(&node.office(&token, "POST", &format!("/merchants/{merchant}/accept"), json!({"programme": programme})).await, 200);
+    let reply = node.office(&token, "POST", &format!("/programmes/{programme}/batches"), json!({"count": 1, "medium": "printed", "pin": false})).await;
+    let code = reply.json["cards"][0]["code"].as_str().unwrap().to_string();
+    expect(&node.office(&token, "POST", "/cards/activate", json!({"code": code, "amount_cents": 3_000, "paid_via": {"sales_point": 1}})).await, 200);
+
+    let path = format!("/programmes/{programme}/offline");
+    problem(&node.office(&token, "GET", &path, Value::Null).await, 409, "offline_not_configured");
+    let upside_down = json!({"device_allowance_cents_max": 5_000, "open_allowances_cents_max": 1_000});
+    problem(&node.office(&token, "POST", &path, upside_down).await, 422, "limits_invalid");
+    problem(&node.office("wrong", "POST", &path, json!({})).await, 401, "unauthorized");
+    let policy = json!({"device_allowance_cents_max": 2_000, "open_allowances_cents_max": 2_500});
+    expect(&node.office(&token, "POST", &path, policy).await, 200);
+
+    // Pairing: a changed code and a key that is no key are refused.
+    let pairing = node.office(&token, "POST", &format!("/merchants/{merchant}/pairing"), Value::Null).await.json["pairing_code"].as_str().unwrap().to_string();
+    let mut device = Device::new("club", [7; 32]);
+    let mut forged = device.enrol_request(&pairing);
+    let changed = format!("{}{}", if pairing.starts_with('A') { "B" } else { "A" }, &pairing[1..]);
+    forged.body = json!({"pairing_code": changed, "public_key": device.public_key_hex()}).to_string().into_bytes();
+    problem(&node.device(&forged).await, 403, "pairing_code_invalid");
+    forged.body = json!({"pairing_code": pairing, "public_key": "00"}).to_string().into_bytes();
+    problem(&node.device(&forged).await, 422, "public_key_invalid");
+    let reply = node.device(&device.enrol_request(&pairing)).await;
+    expect(&reply, 201);
+    device.enrolled(&reply.json);
+
+    // Unsigned, skewed and over-limit calls.
+    let unsigned = send(&node.base, "POST", "/api/v1/club/vouchers/device/sync", &[], b"{}").await.unwrap();
+    problem(&unsigned, 401, "device_auth_malformed");
+    let now = || TimeMs(wall_clock_ms());
+    let skewed = device.allowance_request(ProgrammeId(programme), Cents(1_000), 3_600, TimeMs(wall_clock_ms() - 600_000));
+    problem(&node.device(&skewed).await, 401, "device_clock_skew");
+    problem(&node.device(&device.allowance_request(ProgrammeId(programme), Cents(2_500), 3_600, now())).await, 422, "amount_invalid");
+    problem(&node.device(&device.allowance_request(ProgrammeId(programme), Cents(1_000), 10, now())).await, 422, "expiry_invalid");
+    let reply = node.device(&device.allowance_request(ProgrammeId(programme), Cents(2_000), 3_600, now())).await;
+    expect(&reply, 201);
+    device.take_allowance(&reply.json).unwrap();
+    problem(&node.device(&device.allowance_request(ProgrammeId(programme), Cents(500), 3_600, now())).await, 409, "allowance_open");
+    // A second till may take only what the programme's bound leaves.
+    let pairing = node.office(&token, "POST", &format!("/merchants/{merchant}/pairing"), Value::Null).await.json["pairing_code"].as_str().unwrap().to_string();
+    let mut second = Device::new("club", [8; 32]);
+    second.enrolled(&node.device(&second.enrol_request(&pairing)).await.json);
+    problem(&node.device(&second.allowance_request(ProgrammeId(programme), Cents(1_000), 3_600, now())).await, 409, "risk_bound_reached");
+
+    // The till redeems offline, is revoked, then syncs: what it took before counts.
+    let qr = node.device(&device.signed("/device/certificate", json!({"code": code}), now())).await.json["qr"].as_str().unwrap().to_string();
+    device.redeem_offline(&qr, Cents(1_000), now()).unwrap();
+    let id = device.id.unwrap();
+    let shard = &node.opened.state.tenants["club"].shard;
+    let revoked = shard.execute(None, sturmfest_core::Command::Voucher(sturmfest_core::vouchers::VoucherCommand::RevokeDevice { device: id })).await.unwrap();
+    assert!(revoked.is_ok(), "{revoked:?}");
+    let reply = node.device(&device.sync_request(now())).await;
+    expect(&reply, 200);
+    assert_eq!((reply.json["booked"].as_u64(), reply.json["card_cents"].as_i64()), (Some(1), Some(1_000)), "{:#}", reply.json);
+    problem(&node.device(&device.allowance_request(ProgrammeId(programme), Cents(500), 3_600, now())).await, 409, "device_revoked");
+    node.stop().await;
+}
