@@ -2116,6 +2116,26 @@ mod tests {
     }
 
     #[test]
+    fn a_full_offline_sync_fits_one_log_record() {
+        use sturmfest_core::vouchers::limits::sync_redemptions_max;
+        let redemptions = (0..sync_redemptions_max as u64)
+            .map(|n| OfflineRedemption {
+                id: RedemptionId(u128::MAX - u128::from(n)),
+                sequence: u64::MAX - n,
+                card: CardId(u64::MAX),
+                amount: core::Cents(i64::MAX),
+                at: core::TimeMs(i64::MIN),
+                certificate_serial: u64::MAX,
+                certificate_balance: core::Cents(i64::MIN),
+            })
+            .collect();
+        let sync = V::SyncOffline { device: DeviceId(u64::MAX), redemptions };
+        let key = core::Idempotency { key: core::IdemKey(u128::MAX), fingerprint: u64::MAX };
+        let bytes = entry_bytes_bound(Some(&key), &core::Command::Voucher(sync));
+        assert!(bytes <= sturmfest_log::record_payload_bytes_max / 4, "{bytes} bytes: a sync is far from the record limit");
+    }
+
+    #[test]
     fn a_full_card_batch_fits_one_log_record() {
         use sturmfest_core::vouchers::limits::batch_cards_max;
         let cards = (0..batch_cards_max as u64)
