@@ -4,6 +4,7 @@
 //! small plain files (`assets.rs`) that drive the room's public JSON calls.
 
 pub mod assets;
+pub mod boxoffice;
 pub mod format;
 pub mod i18n;
 pub mod shop;
@@ -34,6 +35,10 @@ pub fn pages() -> Router<AppState> {
         .route("/{tenant}/staff/login", get(staff::login_page).post(staff::login_submit))
         .route("/{tenant}/staff/logout", axum::routing::post(staff::logout))
         .route("/{tenant}/staff/accounts", get(staff::accounts_page).post(staff::accounts_submit))
+        // Box office and club office (helper B): counter sale, office pages.
+        .route("/{tenant}/boxoffice", get(boxoffice::page))
+        .route("/{tenant}/boxoffice/sell", axum::routing::post(boxoffice::sell))
+        .route("/{tenant}/boxoffice/orders/{order}/tickets.pdf", get(boxoffice::tickets_pdf))
 }
 
 #[derive(Deserialize)]
