@@ -144,6 +144,11 @@ pub static BOX_EN: BoxOfficeTexts = BoxOfficeTexts {
     error: "Error",
 };
 
+/// The counter is for box-office staff and the club office (admins may all).
+fn require_counter(staff: &StaffSession) -> Result<(), crate::staff::Denied> {
+    if staff.may(Role::Office) { Ok(()) } else { staff.require(Role::BoxOffice) }
+}
+
 pub fn box_texts(lang: Lang) -> &'static BoxOfficeTexts {
     match lang {
         Lang::De => &BOX_DE,
@@ -232,7 +237,7 @@ fn blocked(event: &core::Event, lang: Lang) -> Option<String> {
 /// The counter page: the games, or one game's sale form.
 pub async fn page(staff: StaffSession, Query(query): Query<PageQuery>, headers: HeaderMap) -> Response {
     let lang = Lang::negotiate(query.lang.as_deref(), &headers);
-    if let Err(denied) = staff.require(Role::BoxOffice) {
+    if let Err(denied) = require_counter(&staff) {
         return denied.respond(&staff.slug, &headers);
     }
     let b = box_texts(lang);
@@ -406,7 +411,7 @@ pub fn parse_euros(text: &str) -> Option<i64> {
 /// a retried sale answer the first sale's order instead of selling twice.
 pub async fn sell(staff: StaffSession, headers: HeaderMap, body: Result<Json<SaleIn>, axum::extract::rejection::JsonRejection>) -> Response {
     let token = headers.get(csrf_header).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if let Err(denied) = staff.check_csrf(token).and_then(|()| staff.require(Role::BoxOffice)) {
+    if let Err(denied) = staff.check_csrf(token).and_then(|()| require_counter(&staff)) {
         return denied.problem().into_response();
     }
     let lang = Lang::negotiate(None, &headers);
@@ -530,10 +535,19 @@ async fn sell_inner(staff: &StaffSession, input: SaleIn, key: Option<String>, la
                 place: place_text(&t.place, lang),
                 category: t.category,
                 price: euros(t.price, lang),
-                qr_svg: crate::tickets::qr_svg(&t.credential),
+                qr_svg: inline_svg(crate::tickets::qr_svg(&t.credential)),
             })
             .collect(),
     })
+}
+
+/// The QR as an element to put into the page: without the XML declaration a
+/// standalone file starts with.
+fn inline_svg(svg: String) -> String {
+    match svg.find("<svg") {
+        Some(at) => svg[at..].to_string(),
+        None => svg,
+    }
 }
 
 enum Payment {
@@ -572,7 +586,7 @@ pub async fn tickets_pdf(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::negotiate(query.lang.as_deref(), &headers);
-    if let Err(denied) = staff.require(Role::BoxOffice) {
+    if let Err(denied) = require_counter(&staff) {
         return denied.respond(&staff.slug, &headers);
     }
     let found = match printed(&staff.handle, core::OrderId(order), lang).await {

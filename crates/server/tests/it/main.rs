@@ -9,6 +9,7 @@
 //! (`staff`), and the voucher office's API through a whole day (`vouchers_api`).
 
 mod api;
+mod boxoffice;
 mod browser;
 mod committer;
 mod credentials;
