@@ -23,7 +23,7 @@ use super::format::{date_time, euros};
 use super::i18n::{Lang, Texts};
 use super::{assets, html, script_json};
 use crate::http::TenantHandle;
-use crate::http::extract::PathParams;
+use crate::http::extract::{JsonBody, PathParams};
 use crate::http::problem::Problem;
 use crate::staff::StaffSession;
 use crate::tenants::{customer_id, scoped_key};
@@ -409,24 +409,20 @@ pub fn parse_euros(text: &str) -> Option<i64> {
 /// `POST /{tenant}/boxoffice/sell`: hold on the box-office channel, check the cash,
 /// confirm. Session, then CSRF header, then role; an `Idempotency-Key` header makes
 /// a retried sale answer the first sale's order instead of selling twice.
-pub async fn sell(staff: StaffSession, headers: HeaderMap, body: Result<Json<SaleIn>, axum::extract::rejection::JsonRejection>) -> Response {
+pub async fn sell(staff: StaffSession, headers: HeaderMap, body: JsonBody<SaleIn>) -> Response {
     let token = headers.get(csrf_header).and_then(|v| v.to_str().ok()).unwrap_or("");
     if let Err(denied) = staff.check_csrf(token).and_then(|()| require_counter(&staff)) {
         return denied.problem().into_response();
     }
     let lang = Lang::negotiate(None, &headers);
-    let Json(input) = match body {
-        Ok(body) => body,
-        Err(e) => return Problem::bad_request("invalid_body", e.body_text()).into_response(),
-    };
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
-    match sell_inner(&staff, input, key, lang).await {
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(|k| (k.to_string(), body.fingerprint));
+    match sell_inner(&staff, body.value, key, lang).await {
         Ok(out) => (StatusCode::CREATED, Json(out)).into_response(),
         Err(problem) => problem.into_response(),
     }
 }
 
-async fn sell_inner(staff: &StaffSession, input: SaleIn, key: Option<String>, lang: Lang) -> Result<SaleOut, Problem> {
+async fn sell_inner(staff: &StaffSession, input: SaleIn, key: Option<(String, u64)>, lang: Lang) -> Result<SaleOut, Problem> {
     let handle = &staff.handle;
     let payment = match input.payment.as_str() {
         "cash" => {
@@ -480,9 +476,9 @@ async fn sell_inner(staff: &StaffSession, input: SaleIn, key: Option<String>, la
     // Each counter is its own customer: per-customer limits apply online only.
     let customer = core::CustomerId(customer_id(&format!("staff:{}", staff.account.0)));
     let scope = |step: &str| {
-        key.as_ref().map(|k| core::Idempotency {
+        key.as_ref().map(|(k, fingerprint)| core::Idempotency {
             key: core::IdemKey(scoped_key(&format!("boxoffice:{}:{step}", staff.account.0), k)),
-            fingerprint: 0,
+            fingerprint: *fingerprint,
         })
     };
     let hold = core::Command::Hold(core::HoldRequest {

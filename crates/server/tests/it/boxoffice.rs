@@ -155,6 +155,9 @@ async fn a_retried_counter_sale_with_the_same_key_sells_once() {
     expect_status(&again, 201);
     assert_eq!(first.json["order_id"], again.json["order_id"], "the retry answers the first order");
     assert_eq!(sold_by_channel(&n, event).await, [0, 2, 0]);
+    let other = check(&n.app, sell(&cookie, Some(&csrf), cash_seats(event, "A 2 1", "100")).header("idempotency-key", "same-click")).await;
+    expect_problem(&other, 422, "idempotency_key_reused");
+    assert_eq!(sold_by_channel(&n, event).await, [0, 2, 0], "a reused key with another sale sells nothing");
 }
 
 #[tokio::test]
