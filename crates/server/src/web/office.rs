@@ -670,7 +670,10 @@ pub async fn sale_submit(
     };
     match staff.handle.shard.execute(None, core::Command::Sale { event: core::EventId(event), action }).await {
         Ok(Ok(_)) => see_other(format!("/{}/office/events/{event}?lang={}&done=1", staff.slug, lang.code())),
-        Ok(Err(rejection)) => render_event(&staff, event, lang, false, Some(rejection.detail()), &headers).await,
+        Ok(Err(rejection)) => {
+            let status = Problem::from_rejection(&rejection).status;
+            with_status(render_event(&staff, event, lang, false, Some(rejection.detail()), &headers).await, status)
+        }
         Err(e) => Problem::from(e).into_response(),
     }
 }
@@ -994,7 +997,7 @@ pub async fn cancel_submit(
         Err(problem) if problem.status.is_server_error() => problem.into_response(),
         Err(problem) => {
             let detail = problem.detail.clone();
-            render_order(&staff, order, lang, false, Some(detail), &headers).await
+            with_status(render_order(&staff, order, lang, false, Some(detail), &headers).await, problem.status)
         }
     }
 }

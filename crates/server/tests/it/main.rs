@@ -16,6 +16,7 @@ mod credentials;
 mod draw;
 mod identity;
 mod mail;
+mod office;
 mod pages;
 mod pow;
 mod ratelimit;
