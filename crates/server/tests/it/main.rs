@@ -17,6 +17,7 @@ mod draw;
 mod identity;
 mod mail;
 mod office;
+mod office_browser;
 mod pages;
 mod pow;
 mod ratelimit;
