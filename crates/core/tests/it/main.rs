@@ -7,6 +7,7 @@
 //! through `Tenant::apply`, snapshots and replay; `cards` tests voucher programmes,
 //! merchants, devices and cards on top of it with a scenario and a reference model.
 
+mod amend;
 mod cards;
 mod ledger;
 mod props;
