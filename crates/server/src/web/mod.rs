@@ -45,6 +45,7 @@ pub fn pages() -> Router<AppState> {
         .route("/{tenant}/office/events/new", get(office::new_game_page).post(office::new_game_submit))
         .route("/{tenant}/office/events/{event}", get(office::event_page))
         .route("/{tenant}/office/events/{event}/sale", axum::routing::post(office::sale_submit))
+        .route("/{tenant}/office/events/{event}/amend", axum::routing::post(office::amend_submit))
         .route("/{tenant}/office/events/{event}/tickets.csv", get(office::event_csv))
         .route("/{tenant}/office/orders", get(office::orders_page))
         .route("/{tenant}/office/orders/{order}", get(office::order_page))

@@ -119,6 +119,8 @@ pub struct OfficeTexts {
     pub reserved: &'static str,
     pub tickets_per_order: &'static str,
     pub back: &'static str,
+    pub amend: &'static str,
+    pub amend_hint: &'static str,
     pub error_other: &'static str,
 }
 
@@ -206,6 +208,8 @@ pub static OFFICE_DE: OfficeTexts = OfficeTexts {
     reserved: "Zurückgehalten",
     tickets_per_order: "Tickets je Bestellung",
     back: "Zur Geschäftsstelle",
+    amend: "Verkaufszeiten, Kontingente und Preise ändern",
+    amend_hint: "Neue Preise gelten für neue Reservierungen; bestehende Bestellungen bleiben unverändert. Ein Kontingent kann nicht unter das bereits Verkaufte und Reservierte sinken.",
     error_other: "Das ging nicht.",
 };
 
@@ -293,6 +297,8 @@ pub static OFFICE_EN: OfficeTexts = OfficeTexts {
     reserved: "Reserved",
     tickets_per_order: "Tickets per order",
     back: "Back to the office",
+    amend: "Change sale times, quotas and prices",
+    amend_hint: "New prices apply to new holds; existing orders stay as they are. A quota cannot go below what is already sold and held.",
     error_other: "That did not work.",
 };
 
@@ -455,6 +461,40 @@ struct EventPage<'a> {
     chart: String,
     done: bool,
     error: Option<String>,
+    amend: AmendFields,
+}
+
+/// The amend form's current values, as `datetime-local` and euro texts.
+pub struct AmendFields {
+    pub opens: String,
+    pub closes: String,
+    pub quotas: [String; 3],
+    /// (field name `price_<category>_<tariff>`, label, current price as typed).
+    pub prices: Vec<(String, String, String)>,
+}
+
+fn local_berlin(t: core::TimeMs) -> String {
+    jiff::Timestamp::from_millisecond(t.0)
+        .ok()
+        .and_then(|ts| jiff::tz::TimeZone::get("Europe/Berlin").ok().map(|tz| ts.to_zoned(tz).strftime("%Y-%m-%dT%H:%M").to_string()))
+        .unwrap_or_default()
+}
+
+fn amend_fields(spec: &core::EventSpec) -> AmendFields {
+    let price = |c: core::Cents| format!("{},{:02}", c.0 / 100, c.0 % 100);
+    AmendFields {
+        opens: local_berlin(spec.sale_opens_at),
+        closes: local_berlin(spec.sale_closes_at),
+        quotas: spec.quotas.map(|q| q.map(|q| q.to_string()).unwrap_or_default()),
+        prices: spec
+            .categories
+            .iter()
+            .enumerate()
+            .flat_map(|(c, category)| {
+                category.tariffs.iter().enumerate().map(move |(t, tariff)| (format!("price_{c}_{t}"), format!("{} · {}", category.name, tariff.name), price(tariff.price)))
+            })
+            .collect(),
+    }
 }
 
 /// The overview's numbers, straight from the core's counters; revenue is the sum of
@@ -591,14 +631,14 @@ async fn render_event(staff: &StaffSession, event: u32, lang: Lang, done: bool, 
         .read(move |tenant| {
             let e = tenant.event(core::EventId(event))?;
             let overview = overview(tenant, e);
-            Some((e.spec.name.clone(), date_time(e.spec.starts_at, lang), status_text(&e.sale, t), super::pause_message(e), overview))
+            Some((e.spec.name.clone(), date_time(e.spec.starts_at, lang), status_text(&e.sale, t), super::pause_message(e), overview, amend_fields(&e.spec)))
         })
         .await;
     let found = match read {
         Ok(found) => found,
         Err(e) => return Problem::from(e).into_response(),
     };
-    let Some((name, starts, status, pause_message, overview)) = found else { return not_found(lang, headers) };
+    let Some((name, starts, status, pause_message, overview, amend)) = found else { return not_found(lang, headers) };
     let categories = count_rows(&overview.categories, lang);
     let page = EventPage {
         lang,
@@ -617,9 +657,63 @@ async fn render_event(staff: &StaffSession, event: u32, lang: Lang, done: bool, 
         blocks: count_rows(&overview.blocks, lang),
         done,
         error,
+        amend,
     };
     let status = if page.error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     with_status(html(&page, lang), status)
+}
+
+/// Parses the amend form (`opens`, `closes`, `quota_*`, `price_<c>_<t>`) into
+/// the core's amendment; every listed price is sent, unchanged ones too.
+pub fn amendment(fields: &[(String, String)]) -> Result<core::EventAmendment, String> {
+    let one = |key: &str| fields.iter().find(|(k, _)| k == key).map_or("", |(_, v)| v.as_str()).trim();
+    let time = |key: &str, label: &str| berlin_local(one(key)).ok_or_else(|| format!("{label}: not a date and time"));
+    let quota = |key: &str| -> Result<Option<u32>, String> {
+        match one(key) {
+            "" => Ok(None),
+            text => text.parse().map(Some).map_err(|_| format!("quota {text:?} is not a whole number")),
+        }
+    };
+    let mut prices = Vec::new();
+    for (key, value) in fields {
+        let Some(rest) = key.strip_prefix("price_") else { continue };
+        let Some((c, t)) = rest.split_once('_') else { continue };
+        let (Ok(c), Ok(t)) = (c.parse(), t.parse()) else { continue };
+        let cents = super::boxoffice::parse_euros(value).ok_or_else(|| format!("{value:?} is not a price in euros"))?;
+        prices.push((core::CategoryId(c), core::TariffId(t), core::Cents(cents)));
+    }
+    Ok(core::EventAmendment {
+        sale_opens_at: time("opens", "sale opens")?,
+        sale_closes_at: time("closes", "sale closes")?,
+        quotas: [quota("quota_online")?, quota("quota_box_office")?, quota("quota_reserved")?],
+        prices,
+    })
+}
+
+pub async fn amend_submit(
+    staff: StaffSession,
+    PathParams((_slug, event)): PathParams<(String, u32)>,
+    Query(query): Query<OfficeQuery>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = Lang::negotiate(query.lang.as_deref(), &headers);
+    let csrf = fields.iter().find(|(k, _)| k == "csrf").map_or("", |(_, v)| v.as_str());
+    if let Err(r) = gate_form(&staff, &headers, csrf) {
+        return r;
+    }
+    let amendment = match amendment(&fields) {
+        Ok(amendment) => amendment,
+        Err(why) => return render_event(&staff, event, lang, false, Some(why), &headers).await,
+    };
+    match staff.handle.shard.execute(None, core::Command::AmendEvent { event: core::EventId(event), amendment }).await {
+        Ok(Ok(_)) => see_other(format!("/{}/office/events/{event}?lang={}&done=1", staff.slug, lang.code())),
+        Ok(Err(rejection)) => {
+            let status = Problem::from_rejection(&rejection).status;
+            with_status(render_event(&staff, event, lang, false, Some(rejection.detail()), &headers).await, status)
+        }
+        Err(e) => Problem::from(e).into_response(),
+    }
 }
 
 #[derive(Deserialize, Default)]

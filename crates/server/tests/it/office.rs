@@ -289,3 +289,54 @@ async fn the_sales_overview_and_the_csv_export_show_the_cores_numbers() {
     let core_total = read(&n, move |t| t.orders().iter().map(|o| o.paid().0).sum::<i64>()).await;
     assert_eq!(total, core_total, "the CSV adds up to what the core says was paid");
 }
+
+#[tokio::test]
+async fn the_office_amends_prices_quotas_and_sale_times_and_existing_orders_keep_their_price() {
+    let n = crate::api::fresh().await;
+    let event = open_event(&n, "club", "Derby", 50).await;
+    let sold = buy(&n, event, &[0, 1], "Erika", "erika@example.org").await;
+    let office = staff_cookie(&n, "buero", &["office"]).await;
+    let csrf = csrf_of(&n, &office).await;
+    let html = page(&n, &format!("/club/office/events/{event}"), &office).await;
+    let html = page_text(&html);
+    assert!(html.contains("name=\"price_0_0\" inputmode=\"decimal\" value=\"29,00\""), "current prices prefilled: {html}");
+    assert!(html.contains("name=\"closes\" type=\"datetime-local\" value=\"2099-12-02T19:30\""), "Berlin local time prefilled");
+
+    let uri = format!("/club/office/events/{event}/amend");
+    let fields = |quota_online: &'static str, price: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("opens", "2020-01-01T00:00".to_string()),
+            ("closes", "2099-12-02T18:00".to_string()),
+            ("quota_online", quota_online.to_string()),
+            ("quota_box_office", String::new()),
+            ("quota_reserved", String::new()),
+            ("price_0_0", price.to_string()),
+            ("price_0_1", "19,05".to_string()),
+        ]
+    };
+    let send = |f: Vec<(&'static str, String)>| {
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        form(&uri, &office, &pairs)
+    };
+    // Below the two sold online tickets: refused, nothing changes.
+    let before = read(&n, move |t| t.event(core::EventId(event as u32)).unwrap().spec.clone()).await;
+    let refused = check(&n.app, send(fields("1", "31,50"))).await;
+    expect_status(&refused, 422);
+    assert!(page_text(&refused).contains("quota may not go below"), "the reason is shown");
+    assert_eq!(read(&n, move |t| t.event(core::EventId(event as u32)).unwrap().spec.clone()).await, before);
+    let forged = check(&n.app, form(&uri, &office, &[("opens", "2020-01-01T00:00")])).await;
+    expect_problem(&forged, 403, "csrf_invalid");
+
+    expect_status(&check(&n.app, send(fields("3", "31,50"))).await, 303);
+    let spec = read(&n, move |t| t.event(core::EventId(event as u32)).unwrap().spec.clone()).await;
+    assert_eq!(spec.categories[0].tariffs[0].price, core::Cents(3150));
+    assert_eq!(spec.quotas, [Some(3), None, None]);
+    assert_eq!(spec.sale_closes_at, core::TimeMs(4_099_914_000_000), "18:00 Berlin winter time");
+    assert_eq!(read(&n, move |t| t.order(core::OrderId(sold)).unwrap().paid()).await, core::Cents(5800), "the order keeps its price");
+    let hold = check(&n.app, post(at("club", &format!("/events/{event}/holds")), crate::api::seats_hold("new", &[2]))).await;
+    expect_status(&hold, 201);
+    assert_eq!(hold.json["total_cents"], 3150, "a new hold pays the new price");
+    let over = check(&n.app, post(at("club", &format!("/events/{event}/holds")), crate::api::seats_hold("late", &[3]))).await;
+    expect_problem(&over, 409, "quota_exhausted");
+}
