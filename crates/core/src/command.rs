@@ -56,6 +56,22 @@ pub enum Command {
     /// A staff-account command (`staff`): accounts, roles, logins and logouts, so
     /// office logins are as durable as the sales they make.
     Staff(crate::staff::StaffCommand),
+    /// Changes what a club may change once a game exists: the sale window, the
+    /// channel quotas and tariff prices (`state/amend.rs`). Existing holds keep the
+    /// price they were taken at and orders are never touched.
+    AmendEvent { event: EventId, amendment: EventAmendment },
+}
+
+/// The new values of an `AmendEvent`; fields not listed keep their value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventAmendment {
+    pub sale_opens_at: TimeMs,
+    pub sale_closes_at: TimeMs,
+    /// Per `Channel::index`; `None` = no cap. A quota may not go below what the
+    /// channel has held and sold.
+    pub quotas: [Option<u32>; 3],
+    /// New prices by (category, tariff).
+    pub prices: Vec<(CategoryId, TariffId, Cents)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

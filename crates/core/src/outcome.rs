@@ -25,6 +25,7 @@ pub enum Reply {
     Ledger(LedgerReply),
     Voucher(VoucherReply),
     Staff(crate::staff::StaffReply),
+    EventAmended { event: EventId },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,6 +17,7 @@ use crate::limits::*;
 use crate::outcome::*;
 use crate::venue::{Venue, VenueSpec};
 
+mod amend;
 mod rooms;
 mod staff;
 mod vouchers;
@@ -194,6 +195,7 @@ impl Tenant {
             Command::Ledger(command) => self.ledger_command(command),
             Command::Voucher(command) => self.voucher_command(command),
             Command::Staff(command) => self.staff_command(command),
+            Command::AmendEvent { event, amendment } => self.amend_event(*event, amendment),
         };
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, &outcome) {
             self.remember(idem, reply.clone());
@@ -863,7 +865,7 @@ fn decrement_customer(event: &mut Event, customer: CustomerId, n: u32) {
 
 fn touched_event(tenant: &Tenant, command: &Command) -> Option<EventId> {
     match command {
-        Command::Sale { event, .. } => Some(*event),
+        Command::Sale { event, .. } | Command::AmendEvent { event, .. } => Some(*event),
         Command::Hold(request) => Some(request.event),
         Command::Confirm { hold, .. } | Command::Release { hold } => match tenant.hold_of(*hold) {
             Some(live) => Some(live.event),

@@ -66,6 +66,7 @@ impl OutcomeSummary {
                     Ledger(reply) => ledger_summary(reply),
                     Voucher(reply) => voucher_summary(reply),
                     Staff(reply) => staff_summary(reply),
+                    EventAmended { event } => ("event_amended", u64::from(event.0)),
                 };
                 OutcomeSummary { code: format!("ok:{kind}"), id }
             }
@@ -226,6 +227,7 @@ enum WireCommand {
     Voucher(WireVoucherCommand),
     /// Appended last: older records keep their variant indices.
     Staff(WireStaffCommand),
+    AmendEvent { event: u32, sale_opens_at: i64, sale_closes_at: i64, quotas: [Option<u32>; 3], prices: Vec<(u16, u16, i64)> },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -345,6 +347,7 @@ enum WireReply {
     Ledger(WireLedgerReply),
     Voucher(WireVoucherReply),
     Staff(WireStaffReply),
+    EventAmended(u32),
 }
 
 // ----- conversions -----
@@ -423,6 +426,13 @@ impl From<&core::Envelope> for WireEnvelope {
             C::Ledger(command) => WireCommand::Ledger(ledger_command_to(command)),
             C::Voucher(command) => WireCommand::Voucher(voucher_command_to(command)),
             C::Staff(command) => WireCommand::Staff(staff_command_to(command)),
+            C::AmendEvent { event, amendment } => WireCommand::AmendEvent {
+                event: event.0,
+                sale_opens_at: amendment.sale_opens_at.0,
+                sale_closes_at: amendment.sale_closes_at.0,
+                quotas: amendment.quotas,
+                prices: amendment.prices.iter().map(|(c, t, p)| (c.0, t.0, p.0)).collect(),
+            },
         };
         WireEnvelope {
             time_ms: e.time.0,
@@ -492,6 +502,15 @@ impl From<WireEnvelope> for core::Envelope {
             WireCommand::Ledger(command) => C::Ledger(ledger_command_from(command)),
             WireCommand::Voucher(command) => C::Voucher(voucher_command_from(command)),
             WireCommand::Staff(command) => C::Staff(staff_command_from(command)),
+            WireCommand::AmendEvent { event, sale_opens_at, sale_closes_at, quotas, prices } => C::AmendEvent {
+                event: core::EventId(event),
+                amendment: core::EventAmendment {
+                    sale_opens_at: core::TimeMs(sale_opens_at),
+                    sale_closes_at: core::TimeMs(sale_closes_at),
+                    quotas,
+                    prices: prices.into_iter().map(|(c, t, p)| (core::CategoryId(c), core::TariffId(t), core::Cents(p))).collect(),
+                },
+            },
         };
         core::Envelope {
             time: core::TimeMs(w.time_ms),
@@ -681,6 +700,7 @@ fn reply_to(r: &core::Reply) -> WireReply {
         Ledger(reply) => WireReply::Ledger(ledger_reply_to(reply)),
         Voucher(reply) => WireReply::Voucher(voucher_reply_to(reply)),
         Staff(reply) => WireReply::Staff(staff_reply_to(reply)),
+        EventAmended { event } => WireReply::EventAmended(event.0),
     }
 }
 
@@ -709,6 +729,7 @@ fn reply_from(w: WireReply) -> core::Reply {
         WireReply::Ledger(reply) => Ledger(ledger_reply_from(reply)),
         WireReply::Voucher(reply) => Voucher(voucher_reply_from(reply)),
         WireReply::Staff(reply) => Staff(staff_reply_from(reply)),
+        WireReply::EventAmended(e) => EventAmended { event: core::EventId(e) },
     }
 }
 
@@ -1721,6 +1742,16 @@ mod tests {
             event: core::EventId(0),
             command: RoomCommand::Join { identity: IdentityKey(u128::from(i)), queue_id: QueueId([i; 16]) },
         };
+        let game = crate::demo::game(core::VenueId(0), "Spiel", &starts, &open_zoned);
+        let amend = core::Command::AmendEvent {
+            event: core::EventId(0),
+            amendment: core::EventAmendment {
+                sale_opens_at: game.sale_opens_at,
+                sale_closes_at: game.sale_closes_at.plus_ms(60_000),
+                quotas: [Some(2_000), Some(500), None],
+                prices: vec![(core::CategoryId(0), core::TariffId(1), core::Cents(2_250))],
+            },
+        };
         let commands = vec![
             env(t0 - 7_200_000, core::Command::CreateVenue(crate::demo::arena())),
             env(t0 - 7_200_000, core::Command::CreateEvent(crate::demo::game(core::VenueId(0), "Spiel", &starts, &open_zoned))),
@@ -1743,6 +1774,7 @@ mod tests {
                     admission: Some(IdentityKey(3)),
                 }),
             ),
+            env(t0 + 4, amend),
             env(t0 + 4, core::Command::Sale { event: core::EventId(0), action: core::SaleAction::Pause { message: "Halt".into(), resume_at: None } }),
         ];
         let mut tenant = core::Tenant::new();

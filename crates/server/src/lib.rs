@@ -18,6 +18,7 @@ pub mod runtime;
 pub mod staff;
 pub mod tenants;
 pub mod tickets;
+pub mod venue_import;
 pub mod views;
 pub mod vouchers;
 pub mod waiting;

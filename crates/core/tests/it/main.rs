@@ -9,6 +9,7 @@
 //! `offline` tests offline redemption (allowances, syncs, risk) with worked examples
 //! and a model, crashing and recovering the tenant at random points.
 
+mod amend;
 mod cards;
 mod ledger;
 mod offline;

@@ -26,6 +26,8 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         ("pow.js", include_str!("../../assets/pow.js")),
         ("queue.js", include_str!("../../assets/queue.js")),
         ("shop.js", include_str!("../../assets/shop.js")),
+        ("boxoffice.js", include_str!("../../assets/boxoffice.js")),
+        ("office.js", include_str!("../../assets/office.js")),
     ]
         .into_iter()
         .map(|(name, body)| {

@@ -4,8 +4,10 @@
 //! small plain files (`assets.rs`) that drive the room's public JSON calls.
 
 pub mod assets;
+pub mod boxoffice;
 pub mod format;
 pub mod i18n;
+pub mod office;
 pub mod shop;
 pub mod staff;
 
@@ -34,6 +36,20 @@ pub fn pages() -> Router<AppState> {
         .route("/{tenant}/staff/login", get(staff::login_page).post(staff::login_submit))
         .route("/{tenant}/staff/logout", axum::routing::post(staff::logout))
         .route("/{tenant}/staff/accounts", get(staff::accounts_page).post(staff::accounts_submit))
+        // Box office and club office (helper B): counter sale, office pages.
+        .route("/{tenant}/boxoffice", get(boxoffice::page))
+        .route("/{tenant}/boxoffice/sell", axum::routing::post(boxoffice::sell))
+        .route("/{tenant}/boxoffice/orders/{order}/tickets.pdf", get(boxoffice::tickets_pdf))
+        .route("/{tenant}/office", get(office::home))
+        .route("/{tenant}/office/venues/import", get(office::import_page).post(office::import_submit))
+        .route("/{tenant}/office/events/new", get(office::new_game_page).post(office::new_game_submit))
+        .route("/{tenant}/office/events/{event}", get(office::event_page))
+        .route("/{tenant}/office/events/{event}/sale", axum::routing::post(office::sale_submit))
+        .route("/{tenant}/office/events/{event}/amend", axum::routing::post(office::amend_submit))
+        .route("/{tenant}/office/events/{event}/tickets.csv", get(office::event_csv))
+        .route("/{tenant}/office/orders", get(office::orders_page))
+        .route("/{tenant}/office/orders/{order}", get(office::order_page))
+        .route("/{tenant}/office/orders/{order}/cancel", axum::routing::post(office::cancel_submit))
 }
 
 #[derive(Deserialize)]

@@ -186,8 +186,8 @@ fn areas(staff: &StaffSession, s: &StaffTexts, lang: Lang) -> Vec<Area> {
             areas.push(Area { name, href });
         }
     };
-    add(Role::Office, s.area_office, None);
-    add(Role::BoxOffice, s.area_box_office, None);
+    add(Role::Office, s.area_office, Some(format!("/{slug}/office?lang={}", lang.code())));
+    add(Role::BoxOffice, s.area_box_office, Some(format!("/{slug}/boxoffice?lang={}", lang.code())));
     add(Role::VoucherOffice, s.area_vouchers, None);
     add(Role::Merchant, s.area_merchant, None);
     add(Role::Admin, s.area_accounts, Some(format!("/{slug}/staff/accounts?lang={}", lang.code())));

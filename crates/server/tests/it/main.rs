@@ -10,12 +10,15 @@
 //! device redeeming while the node is stopped and syncing once (`vouchers_offline`).
 
 mod api;
+mod boxoffice;
 mod browser;
 mod committer;
 mod credentials;
 mod draw;
 mod identity;
 mod mail;
+mod office;
+mod office_browser;
 mod pages;
 mod pow;
 mod ratelimit;

@@ -469,6 +469,8 @@ impl Auditor {
             Command::Voucher(_) => ensure!(false, "the workload sends no voucher commands"),
             // Staff accounts have their own model: crates/core/tests/it/staff.rs.
             Command::Staff(_) => ensure!(false, "the workload sends no staff commands"),
+            // Amendments are checked by the core scenario test and the office's HTTP tests.
+            Command::AmendEvent { .. } => ensure!(false, "the workload sends no amendments"),
         }
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, outcome) {
             self.remembered.insert(idem.key, (idem.fingerprint, reply.clone()));
