@@ -203,6 +203,9 @@ async fn the_club_office_creates_a_game_opens_it_and_the_brake_reaches_the_fans_
     client.execute("document.getElementById('action').value = 'open'", vec![]).await.unwrap();
     click(&client, "form[action*=\"/sale\"] button[type=submit]").await;
     until_text(&client, "#sale-status", |t| t == "Im Verkauf").await;
+    client.execute("document.getElementById('overview-h').scrollIntoView()", vec![]).await.unwrap();
+    let chart = client.execute("return document.querySelectorAll('#chart svg[role=img] rect.sold').length", vec![]).await.unwrap();
+    assert_eq!(chart, json!(2), "one bar per category");
     screenshot(&client, &shots, "11-office-sales").await;
     client.goto(&format!("{}/club", s.base)).await.unwrap();
     until_text(&client, "main", |t| t.contains("Derby gegen Rivalen")).await;
