@@ -69,9 +69,11 @@
 
 mod check;
 mod parts;
+mod settle;
 mod state;
 
 pub use parts::VoucherParts;
+pub use settle::{PeriodItem, PeriodSums, Settlement, SettlementId, tenant_settlements_max};
 pub use state::{Vouchers, card_account, in_voucher_namespace, payable_account, programme_account};
 
 use crate::ids::{Cents, TimeMs};
@@ -367,6 +369,9 @@ pub enum VoucherCommand {
     BlockCard { card: CardId },
     MoveBalance { from: CardId, to: CardId },
     ExpireCards,
+    /// Closes a merchant's period `from <= at < until` in a programme and moves its
+    /// net redemptions to payout clearing (`settle.rs`).
+    Settle { programme: ProgrammeId, merchant: MerchantId, from: TimeMs, until: TimeMs },
 }
 
 /// A successful command's answer.
@@ -389,6 +394,7 @@ pub enum VoucherReply {
     CardBlocked { card: CardId },
     BalanceMoved { from: CardId, to: CardId, amount: Cents },
     CardsExpired { cards: u32, value: Cents },
+    Settled { settlement: SettlementId, amount: Cents },
 }
 
 /// Domain rejections, checked per command in the order documented on its handler in
@@ -436,6 +442,17 @@ pub enum VoucherRejection {
     CardsSame,
     ProgrammesDiffer,
     NothingToMove,
+    /// A settlement period that is empty or ends before it starts.
+    PeriodInvalid,
+    /// A settlement period that has not ended yet.
+    PeriodNotOver,
+    /// A settlement period that starts before the merchant's last settled one ended.
+    PeriodAlreadySettled,
+    /// A settlement period that would leave time unsettled before it.
+    PeriodGap,
+    /// A settlement period whose reversals exceed its redemptions.
+    NetNegative,
+    TooManySettlements,
     /// The ledger refused the transfer; its own code is this rejection's code.
     Ledger(LedgerRejection),
 }
@@ -486,6 +503,12 @@ impl VoucherRejection {
             CardsSame => "cards_same",
             ProgrammesDiffer => "programmes_differ",
             NothingToMove => "nothing_to_move",
+            PeriodInvalid => "period_invalid",
+            PeriodNotOver => "period_not_over",
+            PeriodAlreadySettled => "period_already_settled",
+            PeriodGap => "period_gap",
+            NetNegative => "net_negative",
+            TooManySettlements => "too_many_settlements",
             Ledger(rejection) => rejection.code(),
         }
     }

@@ -20,6 +20,7 @@ pub struct VoucherParts {
     pub cards: Vec<Card>,
     pub redemptions: Vec<Redemption>,
     pub bookings: Vec<Booking>,
+    pub settlements: Vec<Settlement>,
 }
 
 impl Vouchers {
@@ -34,6 +35,7 @@ impl Vouchers {
             cards: self.cards.values().copied().collect(),
             redemptions: self.redemptions.values().copied().collect(),
             bookings: self.bookings.clone(),
+            settlements: self.settlements.clone(),
         }
     }
 
@@ -79,6 +81,13 @@ impl Vouchers {
             }
         }
         v.bookings = parts.bookings;
+        for (place, s) in parts.settlements.iter().enumerate() {
+            if s.id.0 as usize != place + 1 {
+                return Err(format!("settlement {:?} out of order", s.id));
+            }
+            v.last_settlement.insert((s.programme, s.merchant), s.id);
+        }
+        v.settlements = parts.settlements;
         v.check_invariants_result(ledger)?;
         Ok(v)
     }

@@ -62,6 +62,10 @@ pub struct Vouchers {
     pub(super) by_merchant: BTreeSet<(MerchantId, TimeMs, RedemptionId)>,
     /// Every booking, in the order made.
     pub(super) bookings: Vec<Booking>,
+    /// Every settlement, in the order made (`settle.rs`); its id is its place plus one.
+    pub(super) settlements: Vec<super::Settlement>,
+    /// Each (programme, merchant)'s last settlement, rebuilt on restore.
+    pub(super) last_settlement: BTreeMap<(ProgrammeId, MerchantId), super::SettlementId>,
 }
 
 /// The start (00:00:00 UTC, 1 January) of a year, in ms since the epoch.
@@ -152,6 +156,7 @@ impl Vouchers {
             C::BlockCard { card } => self.block(*card),
             C::MoveBalance { from, to } => self.move_balance(ledger, *from, *to),
             C::ExpireCards => Ok(VoucherReply::CardsExpired { cards, value }),
+            C::Settle { programme, merchant, from, until } => self.settle(ledger, *programme, *merchant, *from, *until),
         }
     }
 
@@ -243,12 +248,12 @@ impl Vouchers {
 
     // ----- the ledger -----
 
-    fn next_transfer_id(&self) -> TransferId {
+    pub(super) fn next_transfer_id(&self) -> TransferId {
         TransferId(NAMESPACE | u128::from(self.next_transfer + 1))
     }
 
     /// Makes the one transfer of a command; on success the counter moves on.
-    fn transfer(&mut self, ledger: &mut Ledger, debit: AccountId, credit: AccountId, amount: Cents) -> Result<TransferId, VoucherRejection> {
+    pub(super) fn transfer(&mut self, ledger: &mut Ledger, debit: AccountId, credit: AccountId, amount: Cents) -> Result<TransferId, VoucherRejection> {
         let id = self.next_transfer_id();
         let command = LedgerCommand::Transfer { id, debit, credit, amount };
         ledger.apply(&LedgerEnvelope { time: self.now, command }).map_err(R::Ledger)?;
@@ -256,7 +261,7 @@ impl Vouchers {
         Ok(id)
     }
 
-    fn create_account(&self, ledger: &mut Ledger, id: AccountId, programme: ProgrammeId, kind: AccountKind, ceiling: Option<Cents>) {
+    pub(super) fn create_account(&self, ledger: &mut Ledger, id: AccountId, programme: ProgrammeId, kind: AccountKind, ceiling: Option<Cents>) {
         assert!(ledger.account(id).is_none(), "voucher accounts are created once, in their own namespace");
         let command = LedgerCommand::CreateAccount { id, programme, kind, ceiling };
         let reply = ledger.apply(&LedgerEnvelope { time: self.now, command });
