@@ -58,6 +58,7 @@ pub(super) enum WireVoucherCommand {
     BlockCard { card: u64 },
     MoveBalance { from: u64, to: u64 },
     ExpireCards,
+    Settle { programme: u32, merchant: u32, from: i64, until: i64 },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -77,6 +78,7 @@ pub(super) enum WireVoucherReply {
     CardBlocked(u64),
     BalanceMoved { from: u64, to: u64, amount: i64 },
     CardsExpired { cards: u32, value: i64 },
+    Settled { settlement: u32, amount: i64 },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -348,6 +350,9 @@ pub(super) fn voucher_command_to(c: &v::VoucherCommand) -> WireVoucherCommand {
         C::BlockCard { card } => W::BlockCard { card: card.0 },
         C::MoveBalance { from, to } => W::MoveBalance { from: from.0, to: to.0 },
         C::ExpireCards => W::ExpireCards,
+        C::Settle { programme, merchant, from, until } => {
+            W::Settle { programme: programme.0, merchant: merchant.0, from: from.0, until: until.0 }
+        }
     }
 }
 
@@ -399,6 +404,12 @@ pub(super) fn voucher_command_from(w: WireVoucherCommand) -> v::VoucherCommand {
         W::BlockCard { card } => C::BlockCard { card: v::CardId(card) },
         W::MoveBalance { from, to } => C::MoveBalance { from: v::CardId(from), to: v::CardId(to) },
         W::ExpireCards => C::ExpireCards,
+        W::Settle { programme, merchant, from, until } => C::Settle {
+            programme: ProgrammeId(programme),
+            merchant: v::MerchantId(merchant),
+            from: TimeMs(from),
+            until: TimeMs(until),
+        },
     }
 }
 
@@ -427,6 +438,7 @@ pub(super) fn voucher_reply_to(r: &v::VoucherReply) -> WireVoucherReply {
         R::CardBlocked { card } => W::CardBlocked(card.0),
         R::BalanceMoved { from, to, amount } => W::BalanceMoved { from: from.0, to: to.0, amount: amount.0 },
         R::CardsExpired { cards, value } => W::CardsExpired { cards, value: value.0 },
+        R::Settled { settlement, amount } => W::Settled { settlement: settlement.0, amount: amount.0 },
     }
 }
 
@@ -463,6 +475,7 @@ pub(super) fn voucher_reply_from(w: WireVoucherReply) -> v::VoucherReply {
         W::CardBlocked(c) => R::CardBlocked { card: card(c) },
         W::BalanceMoved { from, to, amount } => R::BalanceMoved { from: card(from), to: card(to), amount: Cents(amount) },
         W::CardsExpired { cards, value } => R::CardsExpired { cards, value: Cents(value) },
+        W::Settled { settlement, amount } => R::Settled { settlement: v::SettlementId(settlement), amount: Cents(amount) },
     }
 }
 
@@ -487,6 +500,7 @@ pub(super) fn voucher_summary(reply: &v::VoucherReply) -> (&'static str, u64) {
         R::CardBlocked { card } => ("voucher_card_blocked", card.0),
         R::BalanceMoved { amount, .. } => ("voucher_balance_moved", cents(amount)),
         R::CardsExpired { value, .. } => ("voucher_cards_expired", cents(value)),
+        R::Settled { amount, .. } => ("voucher_settled", cents(amount)),
     }
 }
 
@@ -685,5 +699,66 @@ pub(super) fn vouchers_from(w: WireVouchers) -> v::VoucherParts {
                 paid_via: b.paid_via.map(paid_from),
             })
             .collect(),
+        // Settlements travel in their own section (snapshot version 6), read after staff.
+        settlements: Vec::new(),
     }
+}
+
+// ----- the settlements (snapshot format version 6) -----
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct WireSettlement {
+    id: u32,
+    programme: u32,
+    merchant: u32,
+    from: i64,
+    until: i64,
+    redeemed: i64,
+    redemptions: u32,
+    reversed: i64,
+    reversals: u32,
+    amount: i64,
+    transfer: Option<u128>,
+    watermark: u128,
+    at: i64,
+}
+
+pub(super) fn settlements_to(list: &[v::Settlement]) -> Vec<WireSettlement> {
+    list.iter()
+        .map(|s| WireSettlement {
+            id: s.id.0,
+            programme: s.programme.0,
+            merchant: s.merchant.0,
+            from: s.from.0,
+            until: s.until.0,
+            redeemed: s.redeemed.0,
+            redemptions: s.redemptions,
+            reversed: s.reversed.0,
+            reversals: s.reversals,
+            amount: s.amount.0,
+            transfer: s.transfer.map(|t| t.0),
+            watermark: s.watermark.0,
+            at: s.at.0,
+        })
+        .collect()
+}
+
+pub(super) fn settlements_from(list: Vec<WireSettlement>) -> Vec<v::Settlement> {
+    list.into_iter()
+        .map(|s| v::Settlement {
+            id: v::SettlementId(s.id),
+            programme: ProgrammeId(s.programme),
+            merchant: v::MerchantId(s.merchant),
+            from: TimeMs(s.from),
+            until: TimeMs(s.until),
+            redeemed: Cents(s.redeemed),
+            redemptions: s.redemptions,
+            reversed: Cents(s.reversed),
+            reversals: s.reversals,
+            amount: Cents(s.amount),
+            transfer: s.transfer.map(TransferId),
+            watermark: TransferId(s.watermark),
+            at: TimeMs(s.at),
+        })
+        .collect()
 }
