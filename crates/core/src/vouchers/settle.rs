@@ -169,6 +169,11 @@ impl Vouchers {
         self.period_items(programme, merchant, period, previous, self.next_transfer_id())
     }
 
+    /// The merchants accepted in a programme, ascending: who a payout run settles.
+    pub fn merchants_in(&self, programme: ProgrammeId) -> Vec<MerchantId> {
+        self.merchants.values().filter(|m| m.programmes.binary_search(&programme).is_ok()).map(|m| m.id).collect()
+    }
+
     /// Every settlement, in the order made.
     pub fn settlements(&self) -> &[Settlement] {
         &self.settlements

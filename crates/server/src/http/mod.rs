@@ -8,6 +8,7 @@ pub mod problem;
 pub mod room;
 pub mod staff;
 pub mod vouchers;
+pub mod vouchers_settle;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -99,6 +100,10 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(vouchers::move_balance))
         .routes(routes!(vouchers::redeem))
         .routes(routes!(vouchers::reverse_redemption))
+        // Voucher settlement (statements, payout runs, pain.001 files).
+        .routes(routes!(vouchers_settle::settle_programme))
+        .routes(routes!(vouchers_settle::merchant_statement))
+        .routes(routes!(vouchers_settle::payout_file))
         .split_for_parts()
 }
 

@@ -7,6 +7,8 @@
 
 pub mod codes;
 pub mod iban;
+pub mod pain001;
+pub mod settlement;
 
 use sturmfest_core::TimeMs;
 

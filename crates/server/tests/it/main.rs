@@ -24,3 +24,4 @@ mod staff;
 mod support;
 mod tickets;
 mod vouchers_api;
+mod vouchers_settlement;

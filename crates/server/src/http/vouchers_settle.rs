@@ -1,0 +1,289 @@
+//! Settlement calls of the voucher office: settle a programme's merchants for a
+//! period of Berlin days, a merchant's statement (JSON, CSV, PDF), and the payout
+//! file (pain.001.001.09) of a settled period. All of them are the office's
+//! (`Office`: the admin token or a `voucher_office` staff session).
+//!
+//! Settling is idempotent by its period: the core answers a settled period with its
+//! first reply, so the run takes no Idempotency-Key of its own, and a retried run
+//! settles what the first left open and repeats the rest. Each merchant is one core
+//! command; one merchant's refusal (say, `net_negative`) is reported beside the
+//! others' settlements and stops nothing.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use sturmfest_core as core;
+use sturmfest_core::ledger::ProgrammeId;
+use sturmfest_core::vouchers::{MerchantId, VoucherCommand, VoucherReply};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::http::dto::euros;
+use crate::http::extract::*;
+use crate::http::handlers::{ApiResult, json, unexpected};
+use crate::http::problem::Problem;
+use crate::http::vouchers::Office;
+use crate::http::AppState;
+use crate::vouchers::iban::Iban;
+use crate::vouchers::pain001::{self, Debtor, Payout, Transfer};
+use crate::vouchers::settlement::{Period, Statement, StatementError, statement, statement_csv, statement_pdf};
+
+fn period(first_day: &str, last_day: &str) -> Result<Period, Problem> {
+    Period::parse(first_day, last_day).map_err(|e| {
+        Problem::unprocessable(e.code(), "a period is first_day and last_day as YYYY-MM-DD (Berlin), at most 366 days")
+    })
+}
+
+fn statement_problem(e: StatementError) -> Problem {
+    use sturmfest_core::vouchers::VoucherRejection as V;
+    let r = match e {
+        StatementError::UnknownProgramme => V::UnknownProgramme,
+        StatementError::UnknownMerchant => V::UnknownMerchant,
+    };
+    Problem::from_rejection(&core::Rejection::Voucher(r))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettleIn {
+    /// First Berlin day of the period, `YYYY-MM-DD`.
+    pub first_day: String,
+    /// Last Berlin day of the period (inclusive).
+    pub last_day: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettledOut {
+    pub merchant: u32,
+    pub settlement: u32,
+    pub amount_cents: i64,
+    pub amount: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefusedOut {
+    pub merchant: u32,
+    /// The stable code of the core's refusal (`net_negative`, `period_gap`, …).
+    pub code: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettleRunOut {
+    pub settled: Vec<SettledOut>,
+    pub refused: Vec<RefusedOut>,
+    pub total_cents: i64,
+    pub total: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/{tenant}/vouchers/programmes/{programme}/settlements", tag = "admin",
+    params(("tenant" = String, Path), ("programme" = u32, Path)), request_body = SettleIn,
+    responses((status = 200, body = SettleRunOut), (status = "4XX", description = "problem+json")))]
+pub async fn settle_programme(
+    State(state): State<AppState>,
+    PathParams((slug, programme)): PathParams<(String, u32)>,
+    office: Office,
+    body: JsonBody<SettleIn>,
+) -> ApiResult {
+    let handle = office.handle(&state, &slug)?;
+    let period = period(&body.value.first_day, &body.value.last_day)?;
+    let (from, until) = period.instants();
+    let programme = ProgrammeId(programme);
+    let merchants = handle
+        .shard
+        .read(move |t| {
+            let v = t.vouchers();
+            v.programme(programme)?;
+            Some(v.merchants_in(programme))
+        })
+        .await?
+        .ok_or_else(|| Problem::from_rejection(&core::Rejection::Voucher(core::vouchers::VoucherRejection::UnknownProgramme)))?;
+    let mut out = SettleRunOut { settled: Vec::new(), refused: Vec::new(), total_cents: 0, total: String::new() };
+    for merchant in merchants {
+        let command = VoucherCommand::Settle { programme, merchant, from, until };
+        match handle.shard.execute(None, core::Command::Voucher(command)).await? {
+            Ok(core::Reply::Voucher(VoucherReply::Settled { settlement, amount })) => {
+                out.total_cents += amount.0;
+                out.settled.push(SettledOut { merchant: merchant.0, settlement: settlement.0, amount_cents: amount.0, amount: euros(amount) });
+            }
+            Ok(other) => return Err(unexpected(&other)),
+            Err(rejection) => out.refused.push(RefusedOut { merchant: merchant.0, code: rejection.code().to_string() }),
+        }
+    }
+    out.total = euros(core::Cents(out.total_cents));
+    Ok(json(StatusCode::OK, &out))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StatementQuery {
+    pub programme: u32,
+    pub first_day: String,
+    pub last_day: String,
+    /// `json` (default), `csv` or `pdf`.
+    pub format: Option<String>,
+    /// `de` (default) or `en`, for the PDF.
+    pub lang: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementLineOut {
+    pub at_local: String,
+    pub kind: &'static str,
+    pub redemption_id: String,
+    pub amount_cents: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementOut {
+    pub merchant: u32,
+    pub programme: u32,
+    pub first_day: String,
+    pub last_day: String,
+    /// The settlement's number; null while the period is open (a preview).
+    pub settlement: Option<u32>,
+    pub lines: Vec<StatementLineOut>,
+    pub redeemed_cents: i64,
+    pub reversed_cents: i64,
+    pub net_cents: i64,
+    pub net: String,
+}
+
+fn statement_out(s: &Statement) -> StatementOut {
+    StatementOut {
+        merchant: s.merchant.0,
+        programme: s.programme.0,
+        first_day: s.period.first.to_string(),
+        last_day: s.period.last.to_string(),
+        settlement: s.settlement.map(|id| id.0),
+        lines: s
+            .lines
+            .iter()
+            .map(|l| StatementLineOut { at_local: l.at.clone(), kind: l.kind.code(), redemption_id: l.redemption.clone(), amount_cents: l.amount.0 })
+            .collect(),
+        redeemed_cents: s.redeemed.0,
+        reversed_cents: s.reversed.0,
+        net_cents: s.net.0,
+        net: euros(s.net),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/{tenant}/vouchers/merchants/{merchant}/statement", tag = "admin",
+    params(("tenant" = String, Path), ("merchant" = u32, Path), StatementQuery),
+    responses((status = 200, body = StatementOut), (status = "4XX", description = "problem+json")))]
+pub async fn merchant_statement(
+    State(state): State<AppState>,
+    PathParams((slug, merchant)): PathParams<(String, u32)>,
+    office: Office,
+    QueryParams(query): QueryParams<StatementQuery>,
+) -> ApiResult {
+    let handle = office.handle(&state, &slug)?;
+    let period = period(&query.first_day, &query.last_day)?;
+    let city = handle.name.clone();
+    let programme = ProgrammeId(query.programme);
+    let made = handle.shard.read(move |t| statement(t, &city, programme, MerchantId(merchant), period)).await?;
+    let s = made.map_err(statement_problem)?;
+    let file = format!("statement-m{}-p{}-{}-{}", s.merchant.0, s.programme.0, s.period.first, s.period.last);
+    let attachment = |ext: &str| format!("attachment; filename=\"{file}.{ext}\"");
+    match query.format.as_deref().unwrap_or("json") {
+        "json" => Ok(json(StatusCode::OK, &statement_out(&s))),
+        "csv" => Ok((
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, attachment("csv"))],
+            statement_csv(&s),
+        )
+            .into_response()),
+        "pdf" => {
+            let de = query.lang.as_deref() != Some("en");
+            let pdf = tokio::task::spawn_blocking(move || statement_pdf(&s, de)).await.map_err(|_| Problem::overloaded())?;
+            Ok(([(header::CONTENT_TYPE, "application/pdf".to_string()), (header::CONTENT_DISPOSITION, attachment("pdf"))], pdf)
+                .into_response())
+        }
+        _ => Err(Problem::unprocessable("format_invalid", "format is json, csv or pdf")),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutQuery {
+    pub first_day: String,
+    pub last_day: String,
+    /// The city's account that pays: its holder's name and IBAN (and BIC, optional).
+    pub debtor_name: String,
+    pub debtor_iban: String,
+    pub debtor_bic: Option<String>,
+    /// Requested execution date, `YYYY-MM-DD`; default the day after the period.
+    pub execution_date: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/{tenant}/vouchers/programmes/{programme}/settlements/pain001", tag = "admin",
+    params(("tenant" = String, Path), ("programme" = u32, Path), PayoutQuery),
+    responses((status = 200, description = "pain.001.001.09 XML", content_type = "application/xml"), (status = "4XX", description = "problem+json")))]
+pub async fn payout_file(
+    State(state): State<AppState>,
+    PathParams((slug, programme)): PathParams<(String, u32)>,
+    office: Office,
+    QueryParams(query): QueryParams<PayoutQuery>,
+) -> ApiResult {
+    let handle = office.handle(&state, &slug)?;
+    let period = period(&query.first_day, &query.last_day)?;
+    let (from, until) = period.instants();
+    let debtor_iban = Iban::parse(&query.debtor_iban).map_err(|e| Problem::unprocessable("iban_invalid", e.to_string()))?;
+    let name = query.debtor_name.trim().to_string();
+    if name.is_empty() || name.len() > 140 {
+        return Err(Problem::unprocessable("name_invalid", "debtor_name is 1 to 140 bytes"));
+    }
+    let execution_date = match &query.execution_date {
+        Some(d) => d.trim().parse::<jiff::civil::Date>().map_err(|_| Problem::unprocessable("date_invalid", "execution_date is YYYY-MM-DD"))?,
+        None => period.last.tomorrow().map_err(|_| Problem::unprocessable("date_invalid", "no day after the period"))?,
+    };
+    let programme = ProgrammeId(programme);
+    let found = handle
+        .shard
+        .read(move |t| {
+            let v = t.vouchers();
+            v.programme(programme)?;
+            let mut transfers = Vec::new();
+            let mut open = Vec::new();
+            let mut last_at = core::TimeMs(0);
+            for merchant in v.merchants_in(programme) {
+                let settled = v.settlements().iter().rev().find(|s| (s.programme, s.merchant, s.from, s.until) == (programme, merchant, from, until));
+                let Some(s) = settled else {
+                    open.push(merchant.0);
+                    continue;
+                };
+                last_at = last_at.max(s.at);
+                if s.amount.0 == 0 {
+                    continue;
+                }
+                let m = v.merchant(merchant).expect("listed");
+                transfers.push(Transfer {
+                    end_to_end_id: format!("SF-S{}-M{}", s.id.0, merchant.0),
+                    creditor_name: m.name.clone(),
+                    creditor_iban: m.iban.clone(),
+                    amount: s.amount,
+                    remittance: format!("Gutscheine {} {} bis {} Abrechnung {}", v.programme(programme)?.name, period.first, period.last, s.id.0),
+                });
+            }
+            Some((transfers, open, last_at))
+        })
+        .await?;
+    let Some((transfers, open, last_at)) = found else {
+        return Err(Problem::from_rejection(&core::Rejection::Voucher(core::vouchers::VoucherRejection::UnknownProgramme)));
+    };
+    if !open.is_empty() {
+        return Err(Problem::new(StatusCode::CONFLICT, "period_not_settled", "Period not settled", "settle every merchant of the programme for this period first")
+            .with("merchants", serde_json::json!(open)));
+    }
+    if transfers.is_empty() {
+        return Err(Problem::new(StatusCode::CONFLICT, "nothing_to_pay", "Nothing to pay", "every merchant's settlement for this period is zero; a bank refuses an empty payment"));
+    }
+    let payout = Payout {
+        message_id: format!("SF-P{}-{}-{}", programme.0, period.first.strftime("%Y%m%d"), period.last.strftime("%Y%m%d")),
+        created_at: last_at,
+        execution_date: execution_date.to_string(),
+        debtor: Debtor { name, iban: debtor_iban.as_str().to_string(), bic: query.debtor_bic.map(|b| b.trim().to_uppercase()) },
+        transfers,
+    };
+    let file = format!("attachment; filename=\"payout-p{}-{}-{}.xml\"", programme.0, period.first, period.last);
+    Ok(([(header::CONTENT_TYPE, "application/xml; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, file)], pain001::document(&payout))
+        .into_response())
+}
