@@ -104,6 +104,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(vouchers_settle::settle_programme))
         .routes(routes!(vouchers_settle::merchant_statement))
         .routes(routes!(vouchers_settle::payout_file))
+        .routes(routes!(vouchers_settle::city_report))
         .split_for_parts()
 }
 

@@ -1,6 +1,7 @@
-//! Settlement calls of the voucher office: settle a programme's merchants for a
-//! period of Berlin days, a merchant's statement (JSON, CSV, PDF), and the payout
-//! file (pain.001.001.09) of a settled period. All of them are the office's
+//! Settlement and report calls of the voucher office: settle a programme's merchants
+//! for a period of Berlin days, a merchant's statement (JSON, CSV, PDF), the payout
+//! file (pain.001.001.09) of a settled period, and the city's report (liability,
+//! days, the twelve-month volume against the limited-network threshold). All of them are the office's
 //! (`Office`: the admin token or a `voucher_office` staff session).
 //!
 //! Settling is idempotent by its period: the core answers a settled period with its
@@ -286,4 +287,111 @@ pub async fn payout_file(
     let file = format!("attachment; filename=\"payout-p{}-{}-{}.xml\"", programme.0, period.first, period.last);
     Ok(([(header::CONTENT_TYPE, "application/xml; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, file)], pain001::document(&payout))
         .into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// First Berlin day listed; default 30 days before the last.
+    pub first_day: Option<String>,
+    /// Last Berlin day listed; default today.
+    pub last_day: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgrammeReportOut {
+    pub id: u32,
+    pub name: String,
+    pub liability_cents: i64,
+    pub payable_cents: i64,
+    pub payout_clearing_cents: i64,
+    pub expired_value_cents: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayReportOut {
+    pub day: String,
+    pub loaded_cents: i64,
+    pub loads: u32,
+    pub redeemed_cents: i64,
+    pub redemptions: u32,
+    pub reversed_cents: i64,
+    pub reversals: u32,
+    pub expired_cents: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportOut {
+    pub programmes: Vec<ProgrammeReportOut>,
+    pub days: Vec<DayReportOut>,
+    /// Redemptions net of reversals in the twelve months before now.
+    pub volume_12_months_cents: i64,
+    pub volume_12_months: String,
+    /// RFC 3339: where the twelve months start (Berlin midnight a year ago).
+    pub volume_since: String,
+    pub threshold_cents: i64,
+    /// `below`, `warning_80`, `warning_90` or `exceeded`.
+    pub level: &'static str,
+}
+
+#[utoipa::path(get, path = "/api/v1/{tenant}/vouchers/reports", tag = "admin",
+    params(("tenant" = String, Path), ReportQuery),
+    responses((status = 200, body = ReportOut), (status = "4XX", description = "problem+json")))]
+pub async fn city_report(
+    State(state): State<AppState>,
+    PathParams(slug): PathParams<String>,
+    office: Office,
+    QueryParams(query): QueryParams<ReportQuery>,
+) -> ApiResult {
+    use crate::vouchers::reports::{exemption_threshold_cents, report, report_days_max};
+    let handle = office.handle(&state, &slug)?;
+    let now = core::TimeMs(crate::runtime::wall_clock_ms());
+    let zone = jiff::tz::TimeZone::get(crate::vouchers::programme_time_zone).map_err(|_| Problem::overloaded())?;
+    let today = jiff::Timestamp::now().to_zoned(zone).date();
+    let day = |text: &Option<String>, default: jiff::civil::Date| -> Result<jiff::civil::Date, Problem> {
+        match text {
+            Some(t) => t.trim().parse().map_err(|_| Problem::unprocessable("date_invalid", "days are YYYY-MM-DD")),
+            None => Ok(default),
+        }
+    };
+    let last = day(&query.last_day, today)?;
+    let first = day(&query.first_day, last.checked_sub(jiff::Span::new().days(30)).unwrap_or(last))?;
+    if first > last || (last - first).get_days() >= report_days_max {
+        return Err(Problem::unprocessable("period_invalid", "first_day is not after last_day, at most 366 days"));
+    }
+    let r = handle.shard.read(move |t| report(t, now.max(t.vouchers().now()), first, last)).await?;
+    let out = ReportOut {
+        programmes: r
+            .programmes
+            .iter()
+            .map(|p| ProgrammeReportOut {
+                id: p.id.0,
+                name: p.name.clone(),
+                liability_cents: p.liability.0,
+                payable_cents: p.payable.0,
+                payout_clearing_cents: p.payout_clearing.0,
+                expired_value_cents: p.expired_value.0,
+            })
+            .collect(),
+        days: r
+            .days
+            .iter()
+            .map(|(d, x)| DayReportOut {
+                day: d.to_string(),
+                loaded_cents: x.loaded.0,
+                loads: x.loads,
+                redeemed_cents: x.redeemed.0,
+                redemptions: x.redemptions,
+                reversed_cents: x.reversed.0,
+                reversals: x.reversals,
+                expired_cents: x.expired.0,
+            })
+            .collect(),
+        volume_12_months_cents: r.volume_12_months.0,
+        volume_12_months: euros(r.volume_12_months),
+        volume_since: crate::http::dto::time_string(r.volume_since),
+        threshold_cents: exemption_threshold_cents,
+        level: r.level.code(),
+    };
+    Ok(json(StatusCode::OK, &out))
 }

@@ -8,6 +8,7 @@
 pub mod codes;
 pub mod iban;
 pub mod pain001;
+pub mod reports;
 pub mod settlement;
 
 use sturmfest_core::TimeMs;

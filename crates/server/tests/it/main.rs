@@ -24,4 +24,5 @@ mod staff;
 mod support;
 mod tickets;
 mod vouchers_api;
+mod vouchers_reports;
 mod vouchers_settlement;
