@@ -580,6 +580,22 @@ pub async fn card_balance(
     Ok(json(StatusCode::OK, &card_out(handle, card).await?))
 }
 
+/// What the holder's balance page shows for a typed code: state, balance and expiry.
+/// The caller has counted the request against the per-address limit.
+pub(crate) async fn holder_lookup(handle: &TenantHandle, input: &str) -> Result<(CardState, Cents, Option<TimeMs>), Problem> {
+    let code = parse_code(input)?;
+    let card = card_of(handle, &code_key(handle), &code).await?;
+    let found = handle
+        .shard
+        .read(move |t| {
+            let v = t.vouchers();
+            let state = v.state_at(card, v.now().max(TimeMs(crate::runtime::wall_clock_ms())))?;
+            Some((state, v.balance(t.ledger(), card)?, v.card(card)?.expires_at))
+        })
+        .await?;
+    found.ok_or_else(|| rejection(VoucherRejection::UnknownCard))
+}
+
 #[utoipa::path(post, path = "/api/v1/{tenant}/vouchers/cards/block", tag = "admin",
     params(("tenant" = String, Path)), request_body = CodeIn,
     responses((status = 200, body = CardOut), (status = "4XX", description = "problem+json")))]

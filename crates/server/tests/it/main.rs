@@ -24,5 +24,6 @@ mod staff;
 mod support;
 mod tickets;
 mod vouchers_api;
+mod vouchers_pages;
 mod vouchers_reports;
 mod vouchers_settlement;
