@@ -21,7 +21,8 @@ pub const entry_format_version: u8 = 1;
 /// devices, cards, redemptions, bookings) after the version-3 body; 5 appends the
 /// staff accounts and sessions after the version-4 body (`staff_to`/`staff_from`).
 /// Versions 1 to 4 still decode (no rooms, empty ledger, no vouchers, no staff).
-/// 6 appends the voucher settlements after the version-5 body.
+/// 6 appends the voucher settlements and the staff accounts' merchant bindings
+/// (`(account, merchant)` pairs) after the version-5 body.
 pub const snapshot_format_version: u8 = 6;
 
 /// One log record's payload: the command as applied plus a summary of its outcome,
@@ -132,6 +133,9 @@ pub fn encode_snapshot(parts: &core::TenantParts) -> Vec<u8> {
     postcard::to_io(&vouchers_to(&parts.vouchers), &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&staff_to(&parts.staff), &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&settlements_to(&parts.vouchers.settlements), &mut out).expect("writing to a Vec cannot fail");
+    let bindings: Vec<(u32, u32)> =
+        parts.staff.accounts.iter().filter_map(|a| a.merchant.map(|m| (a.id.0, m.0))).collect();
+    postcard::to_io(&bindings, &mut out).expect("writing to a Vec cannot fail");
     out
 }
 
@@ -169,6 +173,12 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
             let rest = if version >= 6 {
                 let (settlements, rest): (Vec<WireSettlement>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
                 parts.vouchers.settlements = settlements_from(settlements);
+                let (bindings, rest): (Vec<(u32, u32)>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
+                for (account, merchant) in bindings {
+                    let bound = (account as usize).checked_sub(1).and_then(|i| parts.staff.accounts.get_mut(i));
+                    let bound = bound.ok_or_else(|| DecodeError::Malformed(format!("a merchant binding of unknown account {account}")))?;
+                    bound.merchant = Some(sturmfest_core::vouchers::MerchantId(merchant));
+                }
                 rest
             } else {
                 rest
@@ -1495,6 +1505,7 @@ enum WireStaffCommand {
     StartSession { account: u32, session: [u8; 32], expires_at: i64 },
     EndSession { session: [u8; 32] },
     EndAllSessions { account: u32 },
+    BindMerchant { account: u32, merchant: Option<u32> },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1506,6 +1517,7 @@ enum WireStaffReply {
     SessionStarted { account: u32, expires_at: i64, evicted: Option<[u8; 32]> },
     SessionEnded(u32),
     SessionsEnded { account: u32, sessions_ended: u32 },
+    MerchantBound { account: u32 },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1566,6 +1578,7 @@ fn staff_command_to(c: &staff::StaffCommand) -> WireStaffCommand {
         }
         S::EndSession { session } => WireStaffCommand::EndSession { session: session.0 },
         S::EndAllSessions { account } => WireStaffCommand::EndAllSessions { account: account.0 },
+        S::BindMerchant { account, merchant } => WireStaffCommand::BindMerchant { account: account.0, merchant: merchant.map(|m| m.0) },
     }
 }
 
@@ -1586,6 +1599,9 @@ fn staff_command_from(w: WireStaffCommand) -> staff::StaffCommand {
         },
         WireStaffCommand::EndSession { session } => S::EndSession { session: staff::SessionDigest(session) },
         WireStaffCommand::EndAllSessions { account } => S::EndAllSessions { account: id(account) },
+        WireStaffCommand::BindMerchant { account, merchant } => {
+            S::BindMerchant { account: id(account), merchant: merchant.map(sturmfest_core::vouchers::MerchantId) }
+        }
     }
 }
 
@@ -1603,6 +1619,7 @@ fn staff_reply_to(r: &staff::StaffReply) -> WireStaffReply {
         },
         S::SessionEnded { account } => WireStaffReply::SessionEnded(account.0),
         S::SessionsEnded { account, sessions_ended } => WireStaffReply::SessionsEnded { account: account.0, sessions_ended },
+        S::MerchantBound { account } => WireStaffReply::MerchantBound { account: account.0 },
     }
 }
 
@@ -1621,6 +1638,7 @@ fn staff_reply_from(w: WireStaffReply) -> staff::StaffReply {
         },
         WireStaffReply::SessionEnded(a) => S::SessionEnded { account: id(a) },
         WireStaffReply::SessionsEnded { account, sessions_ended } => S::SessionsEnded { account: id(account), sessions_ended },
+        WireStaffReply::MerchantBound { account } => S::MerchantBound { account: id(account) },
     }
 }
 
@@ -1637,6 +1655,7 @@ fn staff_summary(reply: &staff::StaffReply) -> (&'static str, u64) {
         S::SessionStarted { evicted, .. } => ("staff_session_started", u64::from(evicted.is_some())),
         S::SessionEnded { account } => ("staff_session_ended", u64::from(account.0)),
         S::SessionsEnded { sessions_ended, .. } => ("staff_sessions_ended", u64::from(sessions_ended)),
+        S::MerchantBound { account } => ("staff_merchant_bound", u64::from(account.0)),
     }
 }
 
@@ -1673,6 +1692,8 @@ fn staff_from(w: WireStaff) -> Result<staff::StaffParts, DecodeError> {
             roles: staff::Roles::from_bits(a.roles).ok_or_else(|| bad("unknown role bits"))?,
             created_at: core::TimeMs(a.created_at),
             disabled_at: a.disabled_at.map(core::TimeMs),
+            // Bindings travel in the version-6 section after the settlements.
+            merchant: None,
         });
     }
     let sessions = w
@@ -2164,6 +2185,7 @@ mod tests {
             staff(t0 + 23, S::StartSession { account: id(3), session: SessionDigest([201; 32]), expires_at: core::TimeMs(t0 + 7_200_000) }),
             staff(t0 + 24, S::EndAllSessions { account: id(1) }),
             staff(t0 + 25, S::StartSession { account: id(2), session: SessionDigest([202; 32]), expires_at: core::TimeMs(t0 + 7_200_000) }),
+            staff(t0 + 26, S::BindMerchant { account: id(3), merchant: Some(sturmfest_core::vouchers::MerchantId(u32::MAX)) }),
         ]);
         commands
     }
@@ -2179,6 +2201,7 @@ mod tests {
             S::StartSession { .. } => "start",
             S::EndSession { .. } => "end",
             S::EndAllSessions { .. } => "end_all",
+            S::BindMerchant { .. } => "bind_merchant",
         };
         let variants: std::collections::BTreeSet<&str> = commands
             .iter()
@@ -2187,7 +2210,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(variants.len(), 7, "every staff command variant is covered");
+        assert_eq!(variants.len(), 8, "every staff command variant is covered");
         let mut original = core::Tenant::new();
         let mut replayed = core::Tenant::new();
         let mut codes = Vec::new();
@@ -2228,6 +2251,7 @@ mod tests {
         }
         let parts = tenant.parts();
         assert_eq!(parts.staff.accounts.len(), 3);
+        assert_eq!(parts.staff.accounts[2].merchant, Some(sturmfest_core::vouchers::MerchantId(u32::MAX)), "a bound merchant account");
         assert!(parts.staff.sessions.len() >= 9, "{:?}", parts.staff.sessions.len());
         let bytes = encode_snapshot(&parts);
         assert_eq!(bytes[0], snapshot_format_version);

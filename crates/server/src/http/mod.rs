@@ -105,6 +105,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(vouchers_settle::merchant_statement))
         .routes(routes!(vouchers_settle::payout_file))
         .routes(routes!(vouchers_settle::city_report))
+        .routes(routes!(vouchers_settle::bind_merchant))
         .split_for_parts()
 }
 

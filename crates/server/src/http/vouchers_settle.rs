@@ -168,16 +168,50 @@ fn statement_out(s: &Statement) -> StatementOut {
     }
 }
 
+/// Who may read a merchant's statement: the office (`Office`), or a staff session of
+/// a `merchant` account bound to that very merchant (and to no other).
+pub enum StatementReader {
+    Office(Office),
+    Merchant(crate::http::TenantHandle, Option<MerchantId>),
+}
+
+impl axum::extract::FromRequestParts<AppState> for StatementReader {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        use sturmfest_core::staff::Role;
+        let has_bearer = parts.headers.contains_key(header::AUTHORIZATION);
+        if !has_bearer && crate::staff::session_id_from(&parts.headers).is_some() {
+            let mut probe = parts.clone();
+            probe.headers.remove(header::ACCEPT);
+            let staff = crate::staff::StaffSession::from_request_parts(&mut probe, state).await.map_err(|d| d.into_response())?;
+            if !staff.may(Role::VoucherOffice) && staff.roles.contains(Role::Merchant) {
+                let account = staff.account;
+                let bound = staff.handle.shard.read(move |t| t.staff().account(account).and_then(|a| a.merchant)).await;
+                let bound = bound.map_err(|e| Problem::from(e).into_response())?;
+                return Ok(StatementReader::Merchant(staff.handle.clone(), bound));
+            }
+        }
+        Ok(StatementReader::Office(Office::from_request_parts(parts, state).await?))
+    }
+}
+
+
 #[utoipa::path(get, path = "/api/v1/{tenant}/vouchers/merchants/{merchant}/statement", tag = "admin",
     params(("tenant" = String, Path), ("merchant" = u32, Path), StatementQuery),
     responses((status = 200, body = StatementOut), (status = "4XX", description = "problem+json")))]
 pub async fn merchant_statement(
     State(state): State<AppState>,
     PathParams((slug, merchant)): PathParams<(String, u32)>,
-    office: Office,
+    reader: StatementReader,
     QueryParams(query): QueryParams<StatementQuery>,
 ) -> ApiResult {
-    let handle = office.handle(&state, &slug)?;
+    let handle = match &reader {
+        StatementReader::Office(office) => office.handle(&state, &slug)?,
+        // A merchant's staff see their own merchant's statements, nothing else.
+        StatementReader::Merchant(handle, Some(bound)) if bound.0 == merchant => handle,
+        StatementReader::Merchant(..) => return Err(crate::staff::Denied::Forbidden.problem()),
+    };
     let period = period(&query.first_day, &query.last_day)?;
     let city = handle.name.clone();
     let programme = ProgrammeId(query.programme);
@@ -394,4 +428,44 @@ pub async fn city_report(
         level: r.level.code(),
     };
     Ok(json(StatusCode::OK, &out))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindMerchantIn {
+    pub account: u32,
+    /// The merchant the account acts for; null unbinds it.
+    pub merchant: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BoundOut {
+    pub account: u32,
+    pub merchant: Option<u32>,
+}
+
+#[utoipa::path(post, path = "/api/v1/{tenant}/staff/merchant-bindings", tag = "admin",
+    params(("tenant" = String, Path)), request_body = BindMerchantIn,
+    responses((status = 200, body = BoundOut), (status = "4XX", description = "problem+json")))]
+pub async fn bind_merchant(
+    State(state): State<AppState>,
+    PathParams(slug): PathParams<String>,
+    bearer: Bearer,
+    key: IdempotencyKey,
+    body: JsonBody<BindMerchantIn>,
+) -> ApiResult {
+    use crate::http::handlers::{admin, admin_scope, idem, run};
+    use sturmfest_core::staff::{StaffAccountId, StaffCommand, StaffReply};
+    let handle = admin(&state, &slug, &bearer)?;
+    let merchant = body.value.merchant.map(MerchantId);
+    if let Some(m) = merchant {
+        let known = handle.shard.read(move |t| t.vouchers().merchant(m).is_some()).await?;
+        if !known {
+            return Err(Problem::from_rejection(&core::Rejection::Voucher(core::vouchers::VoucherRejection::UnknownMerchant)));
+        }
+    }
+    let command = StaffCommand::BindMerchant { account: StaffAccountId(body.value.account), merchant };
+    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Staff(command)).await?;
+    let core::Reply::Staff(StaffReply::MerchantBound { account }) = reply else { return Err(unexpected(&reply)) };
+    Ok(json(StatusCode::OK, &BoundOut { account: account.0, merchant: merchant.map(|m| m.0) }))
 }

@@ -494,3 +494,33 @@ async fn the_office_api_takes_the_token_or_a_voucher_office_session_with_its_csr
     let rival = check(&n.app, get(statement.replace("/club/", "/rival/")).bearer(&n.club)).await;
     expect_problem(&rival, 401, "unauthorized");
 }
+
+#[tokio::test]
+async fn a_merchant_account_bound_to_its_shop_reads_only_that_shops_statements() {
+    let n = fresh().await;
+    let (programme, merchant, _) = shop(&n).await;
+    let other = check(&n.app, post(v("/merchants"), json!({"name": "Buchladen", "iban": "DE02120300000000202051"})).bearer(&n.club)).await.json["id"].as_u64().unwrap();
+    let today = berlin_today();
+    let statement = |m: u64| v(&format!("/merchants/{m}/statement?programme={programme}&first_day={today}&last_day={today}"));
+    let (till, till_csrf) = session(&n, "kasse.cafe", &["merchant"]).await;
+    // Not bound yet: no statement at all.
+    expect_problem(&check(&n.app, get(statement(merchant)).header("cookie", &till)).await, 403, "staff_forbidden");
+    let account = n.opened.state.tenants["club"].shard.read(|t| t.staff().accounts().last().unwrap().id.0).await.unwrap();
+    let bind = |m: Value| post("/api/v1/club/staff/merchant-bindings", json!({"account": account, "merchant": m}));
+    expect_problem(&check(&n.app, bind(json!(merchant))).await, 401, "unauthorized");
+    expect_problem(&check(&n.app, bind(json!(12_345)).bearer(&n.club)).await, 404, "unknown_merchant");
+    let bound = check(&n.app, bind(json!(merchant)).bearer(&n.club)).await;
+    expect_status(&bound, 200);
+    assert_eq!(bound.json, json!({"account": account, "merchant": merchant}));
+    expect_status(&check(&n.app, get(statement(merchant)).header("cookie", &till)).await, 200);
+    expect_problem(&check(&n.app, get(statement(other)).header("cookie", &till)).await, 403, "staff_forbidden");
+    // The office's other calls stay closed to a merchant's staff.
+    let write = post(v("/merchants"), json!({"name": "X", "iban": "DE02120300000000202051"})).header("cookie", &till).header("x-csrf-token", &till_csrf);
+    expect_problem(&check(&n.app, write).await, 403, "staff_forbidden");
+    // The binding survives a restart (snapshot and log), and unbinding closes it again.
+    let n = n.restart().await;
+    let till_after = check(&n.app, get(statement(merchant)).header("cookie", &till)).await;
+    expect_status(&till_after, 200);
+    expect_status(&check(&n.app, bind(Value::Null).bearer(&n.club)).await, 200);
+    expect_problem(&check(&n.app, get(statement(merchant)).header("cookie", &till)).await, 403, "staff_forbidden");
+}
