@@ -390,7 +390,7 @@ pub async fn city_report(
     };
     let last = day(&query.last_day, today)?;
     let first = day(&query.first_day, last.checked_sub(jiff::Span::new().days(30)).unwrap_or(last))?;
-    if first > last || (last - first).get_days() >= report_days_max {
+    if first > last || (last - first).get_days() + 1 > report_days_max {
         return Err(Problem::unprocessable("period_invalid", "first_day is not after last_day, at most 366 days"));
     }
     let r = handle.shard.read(move |t| report(t, now.max(t.vouchers().now()), first, last)).await?;

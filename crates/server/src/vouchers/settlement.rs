@@ -23,8 +23,8 @@ use sturmfest_core::{Cents, TimeMs};
 
 use crate::vouchers::programme_time_zone;
 
-/// The longest period one statement or payout run may cover: a year and a day, so a
-/// yearly run is possible and the scan stays bounded.
+/// The longest period one statement or payout run may cover, both ends counted: a
+/// leap year, so a yearly run is always possible and the scan stays bounded.
 pub const period_days_max: i32 = 366;
 
 /// A period of Berlin calendar days, both inclusive.
@@ -73,8 +73,9 @@ impl Period {
     pub fn parse(first: &str, last: &str) -> Result<Period, PeriodError> {
         let first: Date = first.trim().parse().map_err(|_| PeriodError::DateInvalid)?;
         let last: Date = last.trim().parse().map_err(|_| PeriodError::DateInvalid)?;
-        let days = (last - first).get_days();
-        if last < first || days >= period_days_max {
+        // Both days count: a period from 1 January to 31 December has 365 days.
+        let days = (last - first).get_days() + 1;
+        if last < first || days > period_days_max {
             return Err(PeriodError::RangeInvalid);
         }
         Ok(Period { first, last })
@@ -362,7 +363,8 @@ mod tests {
         // Summer time ends on 25 October: November starts at 23:00 UTC.
         assert_eq!(until.0, "2026-10-31T23:00:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond());
         assert_eq!(Period::parse("2026-10-02", "2026-10-01"), Err(PeriodError::RangeInvalid));
-        assert_eq!(Period::parse("2026-01-01", "2027-01-01"), Err(PeriodError::RangeInvalid));
+        assert!(Period::parse("2026-01-01", "2027-01-01").is_ok(), "366 days");
+        assert_eq!(Period::parse("2026-01-01", "2027-01-02"), Err(PeriodError::RangeInvalid));
         assert_eq!(Period::parse("2026-13-01", "2026-12-01"), Err(PeriodError::DateInvalid));
         assert_eq!(decimal(Cents(-5)), "-0.05");
         assert_eq!(decimal(Cents(123_456)), "1234.56");
