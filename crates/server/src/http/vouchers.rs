@@ -52,7 +52,7 @@ pub struct Office {
 
 enum Via {
     Token(Bearer),
-    Staff(TenantHandle),
+    Staff(Box<TenantHandle>),
 }
 
 /// The header a staff session's state-changing API call carries its CSRF token in.
@@ -89,7 +89,7 @@ impl FromRequestParts<AppState> for Office {
             let token = parts.headers.get(csrf_header).and_then(|v| v.to_str().ok()).unwrap_or("");
             staff.check_csrf(token).map_err(|d| d.problem().into_response())?;
         }
-        Ok(Office { scope: format!("staff:{}", staff.account.0), via: Via::Staff(staff.handle.clone()) })
+        Ok(Office { scope: format!("staff:{}", staff.account.0), via: Via::Staff(Box::new(staff.handle.clone())) })
     }
 }
 

@@ -172,7 +172,7 @@ fn statement_out(s: &Statement) -> StatementOut {
 /// a `merchant` account bound to that very merchant (and to no other).
 pub enum StatementReader {
     Office(Office),
-    Merchant(crate::http::TenantHandle, Option<MerchantId>),
+    Merchant(Box<crate::http::TenantHandle>, Option<MerchantId>),
 }
 
 impl axum::extract::FromRequestParts<AppState> for StatementReader {
@@ -189,7 +189,7 @@ impl axum::extract::FromRequestParts<AppState> for StatementReader {
                 let account = staff.account;
                 let bound = staff.handle.shard.read(move |t| t.staff().account(account).and_then(|a| a.merchant)).await;
                 let bound = bound.map_err(|e| Problem::from(e).into_response())?;
-                return Ok(StatementReader::Merchant(staff.handle.clone(), bound));
+                return Ok(StatementReader::Merchant(Box::new(staff.handle.clone()), bound));
             }
         }
         Ok(StatementReader::Office(Office::from_request_parts(parts, state).await?))
@@ -209,7 +209,7 @@ pub async fn merchant_statement(
     let handle = match &reader {
         StatementReader::Office(office) => office.handle(&state, &slug)?,
         // A merchant's staff see their own merchant's statements, nothing else.
-        StatementReader::Merchant(handle, Some(bound)) if bound.0 == merchant => handle,
+        StatementReader::Merchant(handle, Some(bound)) if bound.0 == merchant => &**handle,
         StatementReader::Merchant(..) => return Err(crate::staff::Denied::Forbidden.problem()),
     };
     let period = period(&query.first_day, &query.last_day)?;
