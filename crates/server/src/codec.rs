@@ -23,6 +23,8 @@ pub const entry_format_version: u8 = 1;
 /// appends the offline voucher slice (policies, allowances, offline redemptions, risk
 /// entries: `offline_to`/`offline_from`) after the version-5 body.
 /// Versions 1 to 4 still decode (no rooms, empty ledger, no vouchers, no staff).
+/// 6 also appends the voucher settlements and the staff accounts' merchant bindings
+/// (`(account, merchant)` pairs) after the offline slice.
 pub const snapshot_format_version: u8 = 6;
 
 /// One log record's payload: the command as applied plus a summary of its outcome,
@@ -134,6 +136,10 @@ pub fn encode_snapshot(parts: &core::TenantParts) -> Vec<u8> {
     postcard::to_io(&vouchers_to(&parts.vouchers), &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&staff_to(&parts.staff), &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&offline_to(&parts.vouchers.offline), &mut out).expect("writing to a Vec cannot fail");
+    postcard::to_io(&settlements_to(&parts.vouchers.settlements), &mut out).expect("writing to a Vec cannot fail");
+    let bindings: Vec<(u32, u32)> =
+        parts.staff.accounts.iter().filter_map(|a| a.merchant.map(|m| (a.id.0, m.0))).collect();
+    postcard::to_io(&bindings, &mut out).expect("writing to a Vec cannot fail");
     out
 }
 
@@ -171,6 +177,14 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
             let rest = if version >= 6 {
                 let (offline, rest): (WireOffline, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
                 parts.vouchers.offline = offline_from(offline);
+                let (settlements, rest): (Vec<WireSettlement>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
+                parts.vouchers.settlements = settlements_from(settlements);
+                let (bindings, rest): (Vec<(u32, u32)>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
+                for (account, merchant) in bindings {
+                    let bound = (account as usize).checked_sub(1).and_then(|i| parts.staff.accounts.get_mut(i));
+                    let bound = bound.ok_or_else(|| DecodeError::Malformed(format!("a merchant binding of unknown account {account}")))?;
+                    bound.merchant = Some(sturmfest_core::vouchers::MerchantId(merchant));
+                }
                 rest
             } else {
                 rest
@@ -1150,6 +1164,7 @@ enum WireAccountKind {
     ExpiredValue,
     OfflineRisk,
     Issuer,
+    PayoutClearing,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1244,6 +1259,7 @@ fn kind_to(k: ledger::AccountKind) -> WireAccountKind {
         K::ExpiredValue => WireAccountKind::ExpiredValue,
         K::OfflineRisk => WireAccountKind::OfflineRisk,
         K::Issuer => WireAccountKind::Issuer,
+        K::PayoutClearing => WireAccountKind::PayoutClearing,
     }
 }
 
@@ -1257,6 +1273,7 @@ fn kind_from(w: WireAccountKind) -> ledger::AccountKind {
         WireAccountKind::ExpiredValue => K::ExpiredValue,
         WireAccountKind::OfflineRisk => K::OfflineRisk,
         WireAccountKind::Issuer => K::Issuer,
+        WireAccountKind::PayoutClearing => K::PayoutClearing,
     }
 }
 
@@ -1514,6 +1531,7 @@ enum WireStaffCommand {
     StartSession { account: u32, session: [u8; 32], expires_at: i64 },
     EndSession { session: [u8; 32] },
     EndAllSessions { account: u32 },
+    BindMerchant { account: u32, merchant: Option<u32> },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1525,6 +1543,7 @@ enum WireStaffReply {
     SessionStarted { account: u32, expires_at: i64, evicted: Option<[u8; 32]> },
     SessionEnded(u32),
     SessionsEnded { account: u32, sessions_ended: u32 },
+    MerchantBound { account: u32 },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1585,6 +1604,7 @@ fn staff_command_to(c: &staff::StaffCommand) -> WireStaffCommand {
         }
         S::EndSession { session } => WireStaffCommand::EndSession { session: session.0 },
         S::EndAllSessions { account } => WireStaffCommand::EndAllSessions { account: account.0 },
+        S::BindMerchant { account, merchant } => WireStaffCommand::BindMerchant { account: account.0, merchant: merchant.map(|m| m.0) },
     }
 }
 
@@ -1605,6 +1625,9 @@ fn staff_command_from(w: WireStaffCommand) -> staff::StaffCommand {
         },
         WireStaffCommand::EndSession { session } => S::EndSession { session: staff::SessionDigest(session) },
         WireStaffCommand::EndAllSessions { account } => S::EndAllSessions { account: id(account) },
+        WireStaffCommand::BindMerchant { account, merchant } => {
+            S::BindMerchant { account: id(account), merchant: merchant.map(sturmfest_core::vouchers::MerchantId) }
+        }
     }
 }
 
@@ -1622,6 +1645,7 @@ fn staff_reply_to(r: &staff::StaffReply) -> WireStaffReply {
         },
         S::SessionEnded { account } => WireStaffReply::SessionEnded(account.0),
         S::SessionsEnded { account, sessions_ended } => WireStaffReply::SessionsEnded { account: account.0, sessions_ended },
+        S::MerchantBound { account } => WireStaffReply::MerchantBound { account: account.0 },
     }
 }
 
@@ -1640,6 +1664,7 @@ fn staff_reply_from(w: WireStaffReply) -> staff::StaffReply {
         },
         WireStaffReply::SessionEnded(a) => S::SessionEnded { account: id(a) },
         WireStaffReply::SessionsEnded { account, sessions_ended } => S::SessionsEnded { account: id(account), sessions_ended },
+        WireStaffReply::MerchantBound { account } => S::MerchantBound { account: id(account) },
     }
 }
 
@@ -1656,6 +1681,7 @@ fn staff_summary(reply: &staff::StaffReply) -> (&'static str, u64) {
         S::SessionStarted { evicted, .. } => ("staff_session_started", u64::from(evicted.is_some())),
         S::SessionEnded { account } => ("staff_session_ended", u64::from(account.0)),
         S::SessionsEnded { sessions_ended, .. } => ("staff_sessions_ended", u64::from(sessions_ended)),
+        S::MerchantBound { account } => ("staff_merchant_bound", u64::from(account.0)),
     }
 }
 
@@ -1692,6 +1718,8 @@ fn staff_from(w: WireStaff) -> Result<staff::StaffParts, DecodeError> {
             roles: staff::Roles::from_bits(a.roles).ok_or_else(|| bad("unknown role bits"))?,
             created_at: core::TimeMs(a.created_at),
             disabled_at: a.disabled_at.map(core::TimeMs),
+            // Bindings travel in the version-6 section after the settlements.
+            merchant: None,
         });
     }
     let sessions = w
@@ -1944,7 +1972,7 @@ mod tests {
     fn a_tenant_with_a_voucher_ledger_round_trips_through_a_snapshot() {
         let (tenant, _) = tenant_with_room_and_ledger();
         let parts = tenant.parts();
-        assert!(parts.ledger.accounts.len() == 8 && parts.ledger.risk.len() == 1, "{:?}", parts.ledger);
+        assert!(parts.ledger.accounts.len() == AccountKind::ALL.len() + 1 && parts.ledger.risk.len() == 1, "{:?}", parts.ledger);
         assert!(parts.ledger.pending.iter().any(|(_, s)| matches!(s, PendingState::Pending { .. })), "one still pending");
         let remembered_ledger_replies =
             parts.idempotency.iter().filter(|(_, e)| matches!(e.reply, core::Reply::Ledger(_))).count();
@@ -2039,17 +2067,19 @@ mod tests {
             v(10, V::MoveBalance { from: CardId(2), to: CardId(u64::MAX) }),
             v(11, V::RevokeDevice { device: DeviceId(91) }),
             v(12, V::ExpireCards),
-            v(13, V::ConfigureOffline {
+            v(13, redeem(4, u64::MAX, 300, Some([5; 32]))),
+            v(14, V::Settle { programme: p, merchant: MerchantId(9), from: core::TimeMs(t), until: core::TimeMs(t + 14) }),
+            v(15, V::ConfigureOffline {
                 programme: p,
                 policy: OfflinePolicy {
                     device_allowance_cents_max: core::Cents(5_000),
                     open_allowances_cents_max: core::Cents(20_000),
                 },
             }),
-            v(14, V::GrantAllowance { device: DeviceId(90), programme: p, amount: core::Cents(3_000), expires_at: core::TimeMs(t + 3_600_000) }),
-            // Card u64::MAX holds 155.00 (its 100.00 and card 2's 55.00): 9.50 of 164.50 is
+            v(16, V::GrantAllowance { device: DeviceId(90), programme: p, amount: core::Cents(3_000), expires_at: core::TimeMs(t + 3_600_000) }),
+            // Card u64::MAX holds 152.00 (its 100.00 and card 2's 55.00, less 3.00): 12.50 of 164.50 is
             // overspent; card 3 was never sold, so its 1.00 is all overspend.
-            v(15, V::SyncOffline {
+            v(17, V::SyncOffline {
                 device: DeviceId(90),
                 redemptions: vec![
                     OfflineRedemption {
@@ -2057,7 +2087,7 @@ mod tests {
                         sequence: 1,
                         card: CardId(u64::MAX),
                         amount: core::Cents(16_450),
-                        at: core::TimeMs(t + 15),
+                        at: core::TimeMs(t + 16),
                         certificate_serial: 4,
                         certificate_balance: core::Cents(14_500),
                     },
@@ -2066,7 +2096,7 @@ mod tests {
                         sequence: 2,
                         card: CardId(3),
                         amount: core::Cents(100),
-                        at: core::TimeMs(t + 15),
+                        at: core::TimeMs(t + 16),
                         certificate_serial: 5,
                         certificate_balance: core::Cents(0),
                     },
@@ -2116,6 +2146,7 @@ mod tests {
             V::ConfigureOffline { .. } => "configure_offline",
             V::GrantAllowance { .. } => "grant_allowance",
             V::SyncOffline { .. } => "sync_offline",
+            V::Settle { .. } => "settle",
         };
         let variants: std::collections::BTreeSet<&str> = commands
             .iter()
@@ -2124,7 +2155,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(variants.len(), 17, "every voucher command variant is covered");
+        assert_eq!(variants.len(), 18, "every voucher command variant is covered");
         let mut original = core::Tenant::new();
         let mut replayed = core::Tenant::new();
         let mut codes = Vec::new();
@@ -2142,9 +2173,9 @@ mod tests {
         assert!(codes.contains(&"ok:voucher_pin_refused".to_string()), "{codes:?}");
         assert!(codes.contains(&"insufficient_balance".to_string()), "{codes:?}");
         let card = original.vouchers().balance(original.ledger(), CardId(u64::MAX)).unwrap();
-        assert_eq!(card, core::Cents(0), "155.00 after the reversal and the move, all of it redeemed offline");
+        assert_eq!(card, core::Cents(0), "152.00 after the reversal, the move and 3.00 redeemed, all of it redeemed offline");
         let risk: Vec<i64> = original.vouchers().risk_entries().iter().map(|r| r.amount.0).collect();
-        assert_eq!(risk, [950, 100], "the overspend and the unsold card's redemption came from the allowance");
+        assert_eq!(risk, [1_250, 100], "the overspend and the unsold card's redemption came from the allowance");
     }
 
     #[test]
@@ -2196,7 +2227,7 @@ mod tests {
     fn a_tenant_with_vouchers_round_trips_through_a_version_5_snapshot() {
         let (tenant, commands) = tenant_with_vouchers();
         let parts = tenant.parts();
-        assert!(parts.vouchers.cards.len() == 3 && parts.vouchers.redemptions.len() == 1, "{:?}", parts.vouchers);
+        assert!(parts.vouchers.cards.len() == 3 && parts.vouchers.redemptions.len() == 2, "{:?}", parts.vouchers);
         assert!(parts.vouchers.redemptions.iter().any(|r| r.reversal.is_some()), "a reversal to carry");
         let remembered =
             parts.idempotency.iter().filter(|(_, e)| matches!(e.reply, core::Reply::Voucher(_))).count();
@@ -2250,6 +2281,7 @@ mod tests {
             staff(t0 + 23, S::StartSession { account: id(3), session: SessionDigest([201; 32]), expires_at: core::TimeMs(t0 + 7_200_000) }),
             staff(t0 + 24, S::EndAllSessions { account: id(1) }),
             staff(t0 + 25, S::StartSession { account: id(2), session: SessionDigest([202; 32]), expires_at: core::TimeMs(t0 + 7_200_000) }),
+            staff(t0 + 26, S::BindMerchant { account: id(3), merchant: Some(sturmfest_core::vouchers::MerchantId(u32::MAX)) }),
         ]);
         commands
     }
@@ -2265,6 +2297,7 @@ mod tests {
             S::StartSession { .. } => "start",
             S::EndSession { .. } => "end",
             S::EndAllSessions { .. } => "end_all",
+            S::BindMerchant { .. } => "bind_merchant",
         };
         let variants: std::collections::BTreeSet<&str> = commands
             .iter()
@@ -2273,7 +2306,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(variants.len(), 7, "every staff command variant is covered");
+        assert_eq!(variants.len(), 8, "every staff command variant is covered");
         let mut original = core::Tenant::new();
         let mut replayed = core::Tenant::new();
         let mut codes = Vec::new();
@@ -2314,6 +2347,7 @@ mod tests {
         }
         let parts = tenant.parts();
         assert_eq!(parts.staff.accounts.len(), 3);
+        assert_eq!(parts.staff.accounts[2].merchant, Some(sturmfest_core::vouchers::MerchantId(u32::MAX)), "a bound merchant account");
         assert!(parts.staff.sessions.len() >= 9, "{:?}", parts.staff.sessions.len());
         let bytes = encode_snapshot(&parts);
         assert_eq!(bytes[0], snapshot_format_version);
@@ -2360,6 +2394,28 @@ mod tests {
         // The same body labelled 6 lacks its offline section and is refused.
         v5[0] = 6;
         assert!(matches!(decode_snapshot(&v5), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn settlements_round_trip_through_a_version_6_snapshot_and_a_version_5_one_still_decodes() {
+        let (tenant, _) = tenant_with_vouchers();
+        let parts = tenant.parts();
+        let settled = &parts.vouchers.settlements;
+        assert!(settled.len() == 1 && settled[0].amount == core::Cents(300) && settled[0].transfer.is_some(), "{settled:?}");
+        let bytes = encode_snapshot(&parts);
+        assert_eq!(bytes[0], 6);
+        let decoded = decode_snapshot(&bytes).unwrap();
+        assert_eq!(decoded, parts);
+        assert_eq!(core::Tenant::restore(decoded).unwrap(), tenant);
+        assert!(matches!(decode_snapshot(&bytes[..bytes.len() - 1]), Err(DecodeError::Malformed(_))), "cut settlements");
+        // A version-5 snapshot of a tenant without settlements decodes to no settlements.
+        let (before, _) = tenant_with_room_and_ledger();
+        let v5 = older_snapshot(&before.parts(), 5);
+        assert_eq!(decode_snapshot(&v5).unwrap(), before.parts());
+        // This body labelled 5 carries bytes after its staff and is refused.
+        let mut as_v5 = bytes.clone();
+        as_v5[0] = 5;
+        assert!(matches!(decode_snapshot(&as_v5), Err(DecodeError::Malformed(_))));
     }
 
     #[test]

@@ -119,11 +119,15 @@ pub enum AccountKind {
     /// The programme's own funds (promotional top-ups, corrections). Credit-normal, no
     /// floor: the issuer may fund more than it has booked in.
     Issuer,
+    /// Merchant payouts settled and on their way to the merchants' banks in a payout
+    /// file. Credit-normal (what the programme still has to transfer), no floor: the
+    /// bank's debit of the city account is booked outside this ledger.
+    PayoutClearing,
 }
 
 impl AccountKind {
     /// Every kind, in declaration order.
-    pub const ALL: [AccountKind; 7] = [
+    pub const ALL: [AccountKind; 8] = [
         AccountKind::Card,
         AccountKind::MerchantPayable,
         AccountKind::ProviderClearing,
@@ -131,14 +135,17 @@ impl AccountKind {
         AccountKind::ExpiredValue,
         AccountKind::OfflineRisk,
         AccountKind::Issuer,
+        AccountKind::PayoutClearing,
     ];
 
     /// The side on which the account's natural balance grows.
     pub fn side(self) -> Side {
         match self {
-            AccountKind::Card | AccountKind::MerchantPayable | AccountKind::ExpiredValue | AccountKind::Issuer => {
-                Side::Credit
-            }
+            AccountKind::Card
+            | AccountKind::MerchantPayable
+            | AccountKind::ExpiredValue
+            | AccountKind::Issuer
+            | AccountKind::PayoutClearing => Side::Credit,
             AccountKind::ProviderClearing | AccountKind::SalesPointCash | AccountKind::OfflineRisk => Side::Debit,
         }
     }
@@ -149,7 +156,7 @@ impl AccountKind {
             AccountKind::Card | AccountKind::MerchantPayable | AccountKind::SalesPointCash | AccountKind::ExpiredValue => {
                 true
             }
-            AccountKind::ProviderClearing | AccountKind::OfflineRisk | AccountKind::Issuer => false,
+            AccountKind::ProviderClearing | AccountKind::OfflineRisk | AccountKind::Issuer | AccountKind::PayoutClearing => false,
         }
     }
 
@@ -163,6 +170,7 @@ impl AccountKind {
             AccountKind::ExpiredValue => "expired_value",
             AccountKind::OfflineRisk => "offline_risk",
             AccountKind::Issuer => "issuer",
+            AccountKind::PayoutClearing => "payout_clearing",
         }
     }
 }

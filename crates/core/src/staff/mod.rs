@@ -162,6 +162,9 @@ pub struct Account {
     pub roles: Roles,
     pub created_at: TimeMs,
     pub disabled_at: Option<TimeMs>,
+    /// The merchant a `merchant` account acts for: it sees only that merchant's
+    /// redemptions and statements. `None`: bound to no merchant.
+    pub merchant: Option<crate::vouchers::MerchantId>,
 }
 
 impl Account {
@@ -190,6 +193,9 @@ pub enum StaffCommand {
     StartSession { account: StaffAccountId, session: SessionDigest, expires_at: TimeMs },
     EndSession { session: SessionDigest },
     EndAllSessions { account: StaffAccountId },
+    /// Binds an account to a merchant (or unbinds it with `None`). The edge checks
+    /// the merchant exists; merchants are never deleted, so that stays true.
+    BindMerchant { account: StaffAccountId, merchant: Option<crate::vouchers::MerchantId> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,6 +209,7 @@ pub enum StaffReply {
     SessionStarted { account: StaffAccountId, expires_at: TimeMs, evicted: Option<SessionDigest> },
     SessionEnded { account: StaffAccountId },
     SessionsEnded { account: StaffAccountId, sessions_ended: u32 },
+    MerchantBound { account: StaffAccountId },
 }
 
 /// Staff rejections, with stable codes (never renamed once released).
@@ -357,6 +364,12 @@ impl Staff {
                 self.account(*account).ok_or(StaffRejection::UnknownAccount)?;
                 Ok(StaffReply::SessionsEnded { account: *account, sessions_ended: self.end_all(*account) })
             }
+            // Order: unknown account; disabled.
+            StaffCommand::BindMerchant { account, merchant } => {
+                self.enabled(*account)?;
+                self.accounts[account.0 as usize - 1].merchant = *merchant;
+                Ok(StaffReply::MerchantBound { account: *account })
+            }
         };
         if cfg!(debug_assertions) {
             self.check_invariants();
@@ -396,6 +409,7 @@ impl Staff {
             roles,
             created_at: self.now,
             disabled_at: None,
+            merchant: None,
         });
         self.by_login.insert(login.clone(), id);
         Ok(StaffReply::AccountCreated { account: id })

@@ -35,7 +35,46 @@ impl Vouchers {
         let balances = self.check_bookings(ledger)?;
         self.check_cards(ledger, &balances)?;
         self.check_redemptions(ledger)?;
-        self.check_offline(ledger)
+        self.check_offline(ledger)?;
+        self.check_settlements(ledger)
+    }
+
+    /// Every settlement: numbered by its place, its transfer (if any) moves exactly its
+    /// amount from the payable to payout clearing, its sums are what the redemptions
+    /// still add up to for its period (a later command cannot change a settled
+    /// period), periods of a merchant follow each other without gap or overlap, and
+    /// the cursors are their ends.
+    fn check_settlements(&self, ledger: &Ledger) -> Result<(), String> {
+        let mut cursors: BTreeMap<(ProgrammeId, MerchantId), &Settlement> = BTreeMap::new();
+        for (place, s) in self.settlements.iter().enumerate() {
+            ensure!(s.id.0 as usize == place + 1, "settlement {:?} out of place", s.id);
+            ensure!(s.from < s.until && s.until <= s.at && s.at <= self.now, "settlement {:?} period", s.id);
+            let previous = cursors.get(&(s.programme, s.merchant)).map(|p| p.watermark);
+            let sums = self.period_sums(s.programme, s.merchant, (s.from, s.until), previous, s.watermark);
+            ensure!(
+                (sums.redeemed, sums.redemptions, sums.reversed, sums.reversals) == (s.redeemed, s.redemptions, s.reversed, s.reversals),
+                "settlement {:?} sums changed after it was made", s.id
+            );
+            ensure!(s.amount == sums.net() && s.amount.0 >= 0, "settlement {:?} amount", s.id);
+            match s.transfer {
+                None => ensure!(s.amount.0 == 0, "settlement {:?} pays without a transfer", s.id),
+                Some(t) => {
+                    let transfer = ledger.transfer(t).ok_or(format!("settlement {:?} not in the ledger", s.id))?;
+                    ensure!(
+                        transfer.amount == s.amount
+                            && transfer.debit == payable_account(s.programme, s.merchant)
+                            && transfer.credit == programme_account(s.programme, AccountKind::PayoutClearing),
+                        "settlement {:?} differs from its transfer", s.id
+                    );
+                }
+            }
+            if let Some(previous) = cursors.insert((s.programme, s.merchant), s) {
+                ensure!(previous.until == s.from && previous.watermark <= s.watermark, "settlement {:?} does not start where the last one ended", s.id);
+            }
+        }
+        let last: BTreeMap<(ProgrammeId, MerchantId), SettlementId> = cursors.into_iter().map(|(k, s)| (k, s.id)).collect();
+        ensure!(last == self.last_settlement, "last settlements differ from the settlements");
+        Ok(())
     }
 
     fn check_parties(&self, ledger: &Ledger) -> Result<(), String> {

@@ -74,6 +74,7 @@
 mod check;
 mod offline;
 mod parts;
+mod settle;
 mod state;
 
 pub use offline::{
@@ -81,6 +82,7 @@ pub use offline::{
     OfflineRefusal, OfflineRiskEntry, SyncSummary,
 };
 pub use parts::VoucherParts;
+pub use settle::{PeriodItem, PeriodSums, Settlement, SettlementId, tenant_settlements_max};
 pub use state::{Vouchers, card_account, in_voucher_namespace, payable_account, programme_account};
 
 use crate::ids::{Cents, TimeMs};
@@ -398,6 +400,9 @@ pub enum VoucherCommand {
     ConfigureOffline { programme: ProgrammeId, policy: OfflinePolicy },
     GrantAllowance { device: DeviceId, programme: ProgrammeId, amount: Cents, expires_at: TimeMs },
     SyncOffline { device: DeviceId, redemptions: Vec<OfflineRedemption> },
+    /// Closes a merchant's period `from <= at < until` in a programme and moves its
+    /// net redemptions to payout clearing (`settle.rs`).
+    Settle { programme: ProgrammeId, merchant: MerchantId, from: TimeMs, until: TimeMs },
 }
 
 /// A successful command's answer.
@@ -424,6 +429,7 @@ pub enum VoucherReply {
     /// `reservation` is the ledger reservation and names the allowance.
     AllowanceGranted { device: DeviceId, reservation: TransferId, amount: Cents, expires_at: TimeMs },
     Synced { device: DeviceId, summary: SyncSummary },
+    Settled { settlement: SettlementId, amount: Cents },
 }
 
 /// Domain rejections, checked per command in the order documented on its handler in
@@ -479,6 +485,17 @@ pub enum VoucherRejection {
     RiskBoundReached,
     /// A sync names one sequence number twice.
     SequenceReused,
+    /// A settlement period that is empty or ends before it starts.
+    PeriodInvalid,
+    /// A settlement period that has not ended yet.
+    PeriodNotOver,
+    /// A settlement period that starts before the merchant's last settled one ended.
+    PeriodAlreadySettled,
+    /// A settlement period that would leave time unsettled before it.
+    PeriodGap,
+    /// A settlement period whose reversals exceed its redemptions.
+    NetNegative,
+    TooManySettlements,
     /// The ledger refused the transfer; its own code is this rejection's code.
     Ledger(LedgerRejection),
 }
@@ -533,6 +550,12 @@ impl VoucherRejection {
             AllowanceOpen => "allowance_open",
             RiskBoundReached => "risk_bound_reached",
             SequenceReused => "sequence_reused",
+            PeriodInvalid => "period_invalid",
+            PeriodNotOver => "period_not_over",
+            PeriodAlreadySettled => "period_already_settled",
+            PeriodGap => "period_gap",
+            NetNegative => "net_negative",
+            TooManySettlements => "too_many_settlements",
             Ledger(rejection) => rejection.code(),
         }
     }

@@ -22,6 +22,7 @@ pub struct VoucherParts {
     pub bookings: Vec<Booking>,
     /// Allowances, offline redemptions, risk entries (snapshot format 6 onwards).
     pub offline: OfflineParts,
+    pub settlements: Vec<Settlement>,
 }
 
 impl Vouchers {
@@ -37,6 +38,7 @@ impl Vouchers {
             redemptions: self.redemptions.values().copied().collect(),
             bookings: self.bookings.clone(),
             offline: self.offline.parts(),
+            settlements: self.settlements.clone(),
         }
     }
 
@@ -83,6 +85,13 @@ impl Vouchers {
         }
         v.bookings = parts.bookings;
         v.offline = super::offline::Offline::restore(parts.offline)?;
+        for (place, s) in parts.settlements.iter().enumerate() {
+            if s.id.0 as usize != place + 1 {
+                return Err(format!("settlement {:?} out of order", s.id));
+            }
+            v.last_settlement.insert((s.programme, s.merchant), s.id);
+        }
+        v.settlements = parts.settlements;
         v.check_invariants_result(ledger)?;
         Ok(v)
     }

@@ -64,6 +64,10 @@ pub struct Vouchers {
     pub(super) bookings: Vec<Booking>,
     /// Allowances, offline redemptions and risk entries (`vouchers/offline.rs`).
     pub(super) offline: super::offline::Offline,
+    /// Every settlement, in the order made (`settle.rs`); its id is its place plus one.
+    pub(super) settlements: Vec<super::Settlement>,
+    /// Each (programme, merchant)'s last settlement, rebuilt on restore.
+    pub(super) last_settlement: BTreeMap<(ProgrammeId, MerchantId), super::SettlementId>,
 }
 
 /// The start (00:00:00 UTC, 1 January) of a year, in ms since the epoch.
@@ -159,6 +163,7 @@ impl Vouchers {
                 self.grant_allowance(ledger, *device, *programme, *amount, *expires_at)
             }
             C::SyncOffline { device, redemptions } => self.sync_offline(ledger, *device, redemptions),
+            C::Settle { programme, merchant, from, until } => self.settle(ledger, *programme, *merchant, *from, *until),
         }
     }
 
@@ -263,7 +268,7 @@ impl Vouchers {
         Ok(id)
     }
 
-    fn create_account(&self, ledger: &mut Ledger, id: AccountId, programme: ProgrammeId, kind: AccountKind, ceiling: Option<Cents>) {
+    pub(super) fn create_account(&self, ledger: &mut Ledger, id: AccountId, programme: ProgrammeId, kind: AccountKind, ceiling: Option<Cents>) {
         assert!(ledger.account(id).is_none(), "voucher accounts are created once, in their own namespace");
         let command = LedgerCommand::CreateAccount { id, programme, kind, ceiling };
         let reply = ledger.apply(&LedgerEnvelope { time: self.now, command });

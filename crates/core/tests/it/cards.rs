@@ -266,6 +266,13 @@ fn command(world: &World, w: &[&str]) -> VoucherCommand {
         "block" => VoucherCommand::BlockCard { card: card(1) },
         "move" => VoucherCommand::MoveBalance { from: card(1), to: card(3) },
         "expire" => VoucherCommand::ExpireCards,
+        // settle PROGRAMME MERCHANT FROM UNTIL
+        "settle" => VoucherCommand::Settle {
+            programme: ProgrammeId(number(w[1])),
+            merchant: MerchantId(number(w[2])),
+            from: TimeMs(parse_time(w[3])),
+            until: TimeMs(parse_time(w[4])),
+        },
         other => panic!("unknown statement {other}"),
     }
 }
@@ -327,6 +334,7 @@ fn fmt_reply(reply: &VoucherReply) -> String {
         OfflineConfigured { programme } => format!("programme {} redeems offline", programme.0),
         AllowanceGranted { device, amount, .. } => format!("device {} may redeem {amount} offline", device.0),
         Synced { device, summary } => format!("device {} synced {} redemptions", device.0, summary.booked),
+        Settled { settlement, amount } => format!("settlement {} pays {amount}", settlement.0),
     }
 }
 
@@ -444,6 +452,79 @@ show liability 1
             load 101 1.00 cash 3 -> card_expired
             show 101 -> expired 0.00 (pin failures 0)
             show liability 1 -> owed to holders 0.00, expired 200.00
+        "#]],
+    );
+}
+
+/// Settlement tiles a merchant's time: the first period starts no later than the
+/// merchant was created, each next one where the last ended; a reversal counts in the
+/// period it happened; a retry gets the first reply; a period not yet over, a gap, an
+/// overlap and a net-negative period are refused; an empty period still moves the
+/// cursor. The payable keeps exactly what later periods will pay.
+#[test]
+fn settlement_periods_tile_a_merchants_time_and_pay_each_redemption_once() {
+    check(
+        r#"
+at 2026-11-01T00:00 programme 1 Stadtgutschein max 250.00 load 150.00 offline 20.00 window 86400s
+merchant 7 Buchladen iban DE89370400440532013000
+accept 7 1
+device 70 merchant 7
+issue 1 batch 1 printed 101 102
+at 2026-11-10T09:00 activate 101 100.00 cash 3
+activate 102 100.00 cash 3
+redeem r1 101 at 7 on 70 30.00
+redeem r2 102 at 7 on 70 12.50
+at 2026-11-30T22:00 redeem r3 101 at 7 on 70 5.00   # the last hour of November in Berlin
+settle 1 7 2026-10-31T23:00 2026-11-30T23:00      # November is not over yet
+at 2026-11-30T23:30 reverse r3 by 7                # reversed in December, Berlin time
+settle 1 7 2026-11-02T00:00 2026-11-30T23:00      # starts after the merchant was created
+settle 1 7 2026-10-31T23:00 2026-11-30T23:00
+settle 1 7 2026-10-31T23:00 2026-11-30T23:00      # a retry: the first reply
+show redemptions 7
+settle 1 7 2026-11-15T00:00 2026-11-30T23:30      # overlaps November
+at 2026-12-31T23:00 settle 1 7 2026-12-01T00:00 2026-12-31T23:00  # leaves an hour unsettled
+settle 1 7 2026-11-30T23:00 2026-12-31T23:00      # r3's reversal was counted in November
+at 2027-01-31T22:00 redeem r4 101 at 7 on 70 20.00
+at 2027-01-31T23:00 settle 1 7 2026-12-31T23:00 2027-01-31T23:00
+at 2027-02-01T08:00 reverse r4 by 7                # paid out: the payable cannot give it back
+at 2027-02-01T09:00 redeem r5 102 at 7 on 70 25.00
+at 2027-02-01T10:00 reverse r4 by 7                # now it can, after January was settled
+at 2027-02-28T23:00 settle 1 7 2027-01-31T23:00 2027-02-28T23:00  # 25.00 redeemed, 20.00 reversed
+at 2027-03-10T10:00 redeem r6 102 at 7 on 70 10.00
+reverse r6 by 7
+at 2027-03-31T22:00 settle 1 7 2027-02-28T23:00 2027-03-31T22:00  # nothing left: recorded as zero
+show redemptions 7
+"#,
+        expect![[r#"
+            at 2026-11-01T00:00 programme 1 Stadtgutschein max 250.00 load 150.00 offline 20.00 window 86400s -> programme 1
+            merchant 7 Buchladen iban DE89370400440532013000 -> merchant 7
+            accept 7 1 -> merchant 7 in programme 1
+            device 70 merchant 7 -> device 70
+            issue 1 batch 1 printed 101 102 -> batch 1: 2 cards
+            at 2026-11-10T09:00 activate 101 100.00 cash 3 -> card 101 active with 100.00, expires at the start of 2030
+            activate 102 100.00 cash 3 -> card 102 active with 100.00, expires at the start of 2030
+            redeem r1 101 at 7 on 70 30.00 -> r1 took 30.00 from card 101, 70.00 left
+            redeem r2 102 at 7 on 70 12.50 -> r2 took 12.50 from card 102, 87.50 left
+            at 2026-11-30T22:00 redeem r3 101 at 7 on 70 5.00 -> r3 took 5.00 from card 101, 65.00 left
+            settle 1 7 2026-10-31T23:00 2026-11-30T23:00 -> period_not_over
+            at 2026-11-30T23:30 reverse r3 by 7 -> r3 reversed: 5.00 back, card holds 70.00
+            settle 1 7 2026-11-02T00:00 2026-11-30T23:00 -> period_gap
+            settle 1 7 2026-10-31T23:00 2026-11-30T23:00 -> settlement 1 pays 42.50
+            settle 1 7 2026-10-31T23:00 2026-11-30T23:00 -> settlement 1 pays 42.50
+            show redemptions 7 -> [r1 30.00, r2 12.50, r3 5.00 reversed], owed 0.00
+            settle 1 7 2026-11-15T00:00 2026-11-30T23:30 -> period_already_settled
+            at 2026-12-31T23:00 settle 1 7 2026-12-01T00:00 2026-12-31T23:00 -> period_gap
+            settle 1 7 2026-11-30T23:00 2026-12-31T23:00 -> settlement 2 pays 0.00
+            at 2027-01-31T22:00 redeem r4 101 at 7 on 70 20.00 -> r4 took 20.00 from card 101, 50.00 left
+            at 2027-01-31T23:00 settle 1 7 2026-12-31T23:00 2027-01-31T23:00 -> settlement 3 pays 20.00
+            at 2027-02-01T08:00 reverse r4 by 7 -> insufficient_balance
+            at 2027-02-01T09:00 redeem r5 102 at 7 on 70 25.00 -> r5 took 25.00 from card 102, 62.50 left
+            at 2027-02-01T10:00 reverse r4 by 7 -> r4 reversed: 20.00 back, card holds 70.00
+            at 2027-02-28T23:00 settle 1 7 2027-01-31T23:00 2027-02-28T23:00 -> settlement 4 pays 5.00
+            at 2027-03-10T10:00 redeem r6 102 at 7 on 70 10.00 -> r6 took 10.00 from card 102, 52.50 left
+            reverse r6 by 7 -> r6 reversed: 10.00 back, card holds 62.50
+            at 2027-03-31T22:00 settle 1 7 2027-02-28T23:00 2027-03-31T22:00 -> settlement 5 pays 0.00
+            show redemptions 7 -> [r1 30.00, r2 12.50, r3 5.00 reversed, r4 20.00 reversed, r5 25.00, r6 10.00 reversed], owed 0.00
         "#]],
     );
 }

@@ -933,6 +933,7 @@ fn rules(kind: AccountKind) -> (bool, bool) {
         AccountKind::ExpiredValue => (true, true),
         AccountKind::OfflineRisk => (false, false),
         AccountKind::Issuer => (true, false),
+        AccountKind::PayoutClearing => (true, false),
     }
 }
 

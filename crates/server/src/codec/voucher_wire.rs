@@ -61,6 +61,7 @@ pub(super) enum WireVoucherCommand {
     ConfigureOffline { programme: u32, device_allowance_cents_max: i64, open_allowances_cents_max: i64 },
     GrantAllowance { device: u64, programme: u32, amount: i64, expires_at: i64 },
     SyncOffline { device: u64, redemptions: Vec<WireOfflineRedemption> },
+    Settle { programme: u32, merchant: u32, from: i64, until: i64 },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -105,6 +106,7 @@ pub(super) enum WireVoucherReply {
     OfflineConfigured(u32),
     AllowanceGranted { device: u64, reservation: u128, amount: i64, expires_at: i64 },
     Synced { device: u64, summary: WireSyncSummary },
+    Settled { settlement: u32, amount: i64 },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -414,6 +416,9 @@ pub(super) fn voucher_command_to(c: &v::VoucherCommand) -> WireVoucherCommand {
         C::SyncOffline { device, redemptions } => {
             W::SyncOffline { device: device.0, redemptions: redemptions.iter().map(offline_redemption_to).collect() }
         }
+        C::Settle { programme, merchant, from, until } => {
+            W::Settle { programme: programme.0, merchant: merchant.0, from: from.0, until: until.0 }
+        }
     }
 }
 
@@ -481,6 +486,12 @@ pub(super) fn voucher_command_from(w: WireVoucherCommand) -> v::VoucherCommand {
         W::SyncOffline { device, redemptions } => {
             C::SyncOffline { device: DeviceId(device), redemptions: redemptions.into_iter().map(offline_redemption_from).collect() }
         }
+        W::Settle { programme, merchant, from, until } => C::Settle {
+            programme: ProgrammeId(programme),
+            merchant: v::MerchantId(merchant),
+            from: TimeMs(from),
+            until: TimeMs(until),
+        },
     }
 }
 
@@ -528,6 +539,7 @@ pub(super) fn voucher_reply_to(r: &v::VoucherReply) -> WireVoucherReply {
                 released: s.released.0,
             },
         },
+        R::Settled { settlement, amount } => W::Settled { settlement: settlement.0, amount: amount.0 },
     }
 }
 
@@ -583,6 +595,7 @@ pub(super) fn voucher_reply_from(w: WireVoucherReply) -> v::VoucherReply {
                 released: Cents(s.released),
             },
         },
+        W::Settled { settlement, amount } => R::Settled { settlement: v::SettlementId(settlement), amount: Cents(amount) },
     }
 }
 
@@ -611,6 +624,7 @@ pub(super) fn voucher_summary(reply: &v::VoucherReply) -> (&'static str, u64) {
         R::AllowanceGranted { amount, .. } => ("voucher_allowance_granted", cents(amount)),
         // What the merchant was paid is the decision a replay must reproduce.
         R::Synced { summary, .. } => ("voucher_synced", cents(summary.card_paid.plus(summary.risk_paid))),
+        R::Settled { amount, .. } => ("voucher_settled", cents(amount)),
     }
 }
 
@@ -810,6 +824,8 @@ pub(super) fn vouchers_from(w: WireVouchers) -> v::VoucherParts {
                 paid_via: b.paid_via.map(paid_from),
             })
             .collect(),
+        // Settlements travel in their own section (snapshot version 6), read after staff.
+        settlements: Vec::new(),
     }
 }
 
@@ -1023,4 +1039,63 @@ pub(super) fn offline_from(w: WireOffline) -> v::OfflineParts {
             })
             .collect(),
     }
+}
+
+// ----- the settlements (snapshot format version 6) -----
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct WireSettlement {
+    id: u32,
+    programme: u32,
+    merchant: u32,
+    from: i64,
+    until: i64,
+    redeemed: i64,
+    redemptions: u32,
+    reversed: i64,
+    reversals: u32,
+    amount: i64,
+    transfer: Option<u128>,
+    watermark: u128,
+    at: i64,
+}
+
+pub(super) fn settlements_to(list: &[v::Settlement]) -> Vec<WireSettlement> {
+    list.iter()
+        .map(|s| WireSettlement {
+            id: s.id.0,
+            programme: s.programme.0,
+            merchant: s.merchant.0,
+            from: s.from.0,
+            until: s.until.0,
+            redeemed: s.redeemed.0,
+            redemptions: s.redemptions,
+            reversed: s.reversed.0,
+            reversals: s.reversals,
+            amount: s.amount.0,
+            transfer: s.transfer.map(|t| t.0),
+            watermark: s.watermark.0,
+            at: s.at.0,
+        })
+        .collect()
+}
+
+pub(super) fn settlements_from(list: Vec<WireSettlement>) -> Vec<v::Settlement> {
+    list.into_iter()
+        .map(|s| v::Settlement {
+            id: v::SettlementId(s.id),
+            programme: ProgrammeId(s.programme),
+            merchant: v::MerchantId(s.merchant),
+            from: TimeMs(s.from),
+            until: TimeMs(s.until),
+            redeemed: Cents(s.redeemed),
+            redemptions: s.redemptions,
+            reversed: Cents(s.reversed),
+            reversals: s.reversals,
+            amount: Cents(s.amount),
+            transfer: s.transfer.map(TransferId),
+            watermark: TransferId(s.watermark),
+            at: TimeMs(s.at),
+        })
+        .collect()
 }

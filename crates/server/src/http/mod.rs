@@ -10,6 +10,7 @@ pub mod staff;
 pub mod vouchers;
 // Offline voucher redemption: device-signed calls, pairing, exposure.
 pub mod vouchers_device;
+pub mod vouchers_settle;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -101,6 +102,12 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(vouchers::move_balance))
         .routes(routes!(vouchers::redeem))
         .routes(routes!(vouchers::reverse_redemption))
+        // Voucher settlement (statements, payout runs, pain.001 files).
+        .routes(routes!(vouchers_settle::settle_programme))
+        .routes(routes!(vouchers_settle::merchant_statement))
+        .routes(routes!(vouchers_settle::payout_file))
+        .routes(routes!(vouchers_settle::city_report))
+        .routes(routes!(vouchers_settle::bind_merchant))
         .split_for_parts()
 }
 

@@ -187,6 +187,9 @@ fn voucher_status(r: &sturmfest_core::vouchers::VoucherRejection) -> (StatusCode
         // Offline redemption (`vouchers/offline.rs`): a limit reached or an allowance held.
         OfflineNotConfigured | AllowanceOpen | RiskBoundReached => (StatusCode::CONFLICT, "Not allowed now"),
         SequenceReused => (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed"),
+        PeriodNotOver | PeriodAlreadySettled | PeriodGap | NetNegative | TooManySettlements => {
+            (StatusCode::CONFLICT, "Settlement not possible for this period")
+        }
         ProgrammeExists | MerchantExists | DeviceExists | BatchExists | CardExists | CodeDigestTaken | RedemptionIdReused => {
             (StatusCode::CONFLICT, "Id already used")
         }
@@ -194,7 +197,8 @@ fn voucher_status(r: &sturmfest_core::vouchers::VoucherRejection) -> (StatusCode
             (StatusCode::CONFLICT, "Not available")
         }
         NameInvalid | LimitsInvalid | IbanInvalid | BatchSizeInvalid | CardIdInvalid | AmountInvalid | LoadTooLarge
-        | ReferenceInvalid | ExpiryInvalid | RedemptionIdInvalid | PinRequired | CardsSame | ProgrammesDiffer => {
+        | ReferenceInvalid | ExpiryInvalid | RedemptionIdInvalid | PinRequired | CardsSame | ProgrammesDiffer
+        | PeriodInvalid => {
             (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed")
         }
         Ledger(rejection) => ledger_status(rejection),
@@ -383,9 +387,15 @@ mod tests {
             (V::AllowanceOpen, StatusCode::CONFLICT),
             (V::RiskBoundReached, StatusCode::CONFLICT),
             (V::SequenceReused, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::PeriodInvalid, StatusCode::UNPROCESSABLE_ENTITY),
+            (V::PeriodNotOver, StatusCode::CONFLICT),
+            (V::PeriodAlreadySettled, StatusCode::CONFLICT),
+            (V::PeriodGap, StatusCode::CONFLICT),
+            (V::NetNegative, StatusCode::CONFLICT),
+            (V::TooManySettlements, StatusCode::CONFLICT),
         ];
         // Every variant but `Ledger` (mapped by `ledger_status`, tested above) is listed.
-        assert_eq!(cases.iter().filter(|(r, _)| !matches!(r, V::Ledger(_))).count(), 45);
+        assert_eq!(cases.iter().filter(|(r, _)| !matches!(r, V::Ledger(_))).count(), 51);
         for (rejection, status) in cases {
             let problem = Problem::from_rejection(&core::Rejection::Voucher(rejection));
             assert_eq!((problem.status, problem.code), (status, rejection.code()), "{rejection:?}");

@@ -1,8 +1,10 @@
 //! The voucher office's JSON API under `/api/v1/{tenant}/vouchers/`: programmes,
 //! merchants and their devices, card batches, sale activation and loads, the holder's
 //! balance enquiry, redemptions and their reversal, blocking and moving a balance.
-//! Every call but the balance enquiry takes the tenant's admin token for now; staff
-//! sessions (`voucher_office`, `merchant`) come with the pages.
+//! Every call but the balance enquiry is the voucher office's (`Office`): either the
+//! tenant's admin token (automation), or a staff session of an account with the
+//! `voucher_office` role (or admin), whose state-changing calls also carry the
+//! session's CSRF token in `X-CSRF-Token`.
 //!
 //! Codes and PINs never reach the core or the log: the edge turns them into keyed
 //! digests (`vouchers/codes.rs`) under a key derived from the tenant secret, and a
@@ -29,11 +31,67 @@ use utoipa::ToSchema;
 use crate::http::dto::{euros, time_string};
 use crate::http::extract::*;
 use crate::http::handlers::{ApiResult, admin, admin_scope, idem, json, run, tenant, unexpected};
+use crate::staff::StaffSession;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use sturmfest_core::staff::Role;
 use crate::http::problem::Problem;
 use crate::http::{AppState, TenantHandle};
 use crate::vouchers::codes::{CardCode, CodeKey, Pin};
 use crate::vouchers::iban::Iban;
 use crate::vouchers::card_expires_at;
+
+/// Who calls the voucher office's API: the admin token, or a staff session with the
+/// `voucher_office` role. The idempotency scope keeps their keys apart (a session's
+/// keys are its account's). A bearer header wins over a cookie, so automation never
+/// depends on a browser's state.
+pub struct Office {
+    pub scope: String,
+    via: Via,
+}
+
+enum Via {
+    Token(Bearer),
+    Staff(Box<TenantHandle>),
+}
+
+/// The header a staff session's state-changing API call carries its CSRF token in.
+pub const csrf_header: &str = "x-csrf-token";
+
+impl Office {
+    /// The tenant this caller was authenticated for; a token is checked here.
+    pub fn handle<'a>(&'a self, state: &'a AppState, slug: &str) -> Result<&'a TenantHandle, Problem> {
+        match &self.via {
+            Via::Staff(handle) => Ok(handle),
+            Via::Token(bearer) => admin(state, slug, bearer),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Office {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Office, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let bearer = Bearer::from_request_parts(parts, state).await.map_err(|p| p.into_response())?;
+        if bearer.0.is_some() {
+            return Ok(Office { scope: admin_scope(&bearer), via: Via::Token(bearer) });
+        }
+        if crate::staff::session_id_from(&parts.headers).is_none() {
+            return Err(Problem::unauthorized().into_response());
+        }
+        // Staff API calls answer problem+json, never a login redirect.
+        parts.headers.remove(axum::http::header::ACCEPT);
+        let staff = StaffSession::from_request_parts(parts, state).await.map_err(|d| d.into_response())?;
+        staff.require(Role::VoucherOffice).map_err(|d| d.problem().into_response())?;
+        let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+        if !safe {
+            let token = parts.headers.get(csrf_header).and_then(|v| v.to_str().ok()).unwrap_or("");
+            staff.check_csrf(token).map_err(|d| d.problem().into_response())?;
+        }
+        Ok(Office { scope: format!("staff:{}", staff.account.0), via: Via::Staff(Box::new(staff.handle.clone())) })
+    }
+}
 
 /// Digits of a generated PIN: the shortest `Pin::parse` takes. Three wrong tries
 /// block the card, so a guess succeeds with odds of 3 in 10,000.
@@ -112,11 +170,11 @@ pub struct IdOut {
 pub async fn create_programme(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
-    bearer: Bearer,
+    office: Office,
     key: IdempotencyKey,
     body: JsonBody<ProgrammeIn>,
 ) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+    let handle = office.handle(&state, &slug)?;
     let input = body.value;
     let limits = ProgrammeLimits {
         card_balance_cents_max: Cents(input.card_balance_cents_max),
@@ -133,7 +191,7 @@ pub async fn create_programme(
         limits,
         expiry: ExpiryRule::EndOfThirdYearAfterSale,
     };
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Voucher(command)).await?;
+    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
     let core::Reply::Voucher(VoucherReply::ProgrammeCreated { programme }) = reply else { return Err(unexpected(&reply)) };
     Ok(json(StatusCode::CREATED, &IdOut { id: u64::from(programme.0) }))
 }
@@ -163,9 +221,9 @@ pub struct ProgrammeOut {
 pub async fn get_programme(
     State(state): State<AppState>,
     PathParams((slug, programme)): PathParams<(String, u32)>,
-    bearer: Bearer,
+    office: Office,
 ) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+    let handle = office.handle(&state, &slug)?;
     let id = ProgrammeId(programme);
     let out = handle
         .shard
@@ -209,15 +267,15 @@ pub struct MerchantIn {
 pub async fn create_merchant(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
-    bearer: Bearer,
+    office: Office,
     key: IdempotencyKey,
     body: JsonBody<MerchantIn>,
 ) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+    let handle = office.handle(&state, &slug)?;
     let iban = Iban::parse(&body.value.iban).map_err(|e| Problem::unprocessable("iban_invalid", e.to_string()))?;
     let id = MerchantId(random_id(u64::from(u32::MAX)) as u32);
     let command = VoucherCommand::CreateMerchant { id, name: body.value.name.trim().to_string(), iban: iban.as_str().to_string() };
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Voucher(command)).await?;
+    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
     let core::Reply::Voucher(VoucherReply::MerchantCreated { merchant }) = reply else { return Err(unexpected(&reply)) };
     Ok(json(StatusCode::CREATED, &IdOut { id: u64::from(merchant.0) }))
 }
@@ -240,13 +298,13 @@ pub struct AcceptedOut {
 pub async fn accept_merchant(
     State(state): State<AppState>,
     PathParams((slug, merchant)): PathParams<(String, u32)>,
-    bearer: Bearer,
+    office: Office,
     key: IdempotencyKey,
     body: JsonBody<AcceptIn>,
 ) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+    let handle = office.handle(&state, &slug)?;
     let command = VoucherCommand::AcceptMerchant { merchant: MerchantId(merchant), programme: ProgrammeId(body.value.programme) };
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Voucher(command)).await?;
+    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
     let core::Reply::Voucher(VoucherReply::MerchantAccepted { merchant, programme }) = reply else { return Err(unexpected(&reply)) };
     Ok(json(StatusCode::OK, &AcceptedOut { merchant: merchant.0, programme: programme.0 }))
 }
@@ -264,18 +322,18 @@ pub struct DeviceIn {
 pub async fn register_device(
     State(state): State<AppState>,
     PathParams((slug, merchant)): PathParams<(String, u32)>,
-    bearer: Bearer,
+    office: Office,
     key: IdempotencyKey,
     body: JsonBody<DeviceIn>,
 ) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+    let handle = office.handle(&state, &slug)?;
     let public_key: [u8; 32] = hex::decode(body.value.public_key.trim())
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| Problem::unprocessable("public_key_invalid", "an Ed25519 public key is 32 bytes as 64 hex digits"))?;
     let device = DeviceId(random_id(json_id_max));
     let command = VoucherCommand::RegisterDevice { device, merchant: MerchantId(merchant), public_key };
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Voucher(command)).await?;
+    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
     let core::Reply::Voucher(VoucherReply::DeviceRegistered { device }) = reply else { return Err(unexpected(&reply)) };
     Ok(json(StatusCode::CREATED, &IdOut { id: device.0 }))
 }
@@ -325,11 +383,11 @@ pub struct BatchOut {
 pub async fn issue_batch(
     State(state): State<AppState>,
     PathParams((slug, programme)): PathParams<(String, u32)>,
-    bearer: Bearer,
+    office: Office,
     key: IdempotencyKey,
     body: JsonBody<BatchIn>,
 ) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+    let handle = office.handle(&state, &slug)?;
     let input = body.value;
     let medium = match input.medium.as_str() {
         "printed" => CardMedium::Printed,
@@ -360,7 +418,7 @@ pub async fn issue_batch(
         (batch, cards, printed)
     };
     let command = VoucherCommand::IssueCards { programme: ProgrammeId(programme), batch, medium, cards };
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Voucher(command)).await?;
+    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
     let core::Reply::Voucher(VoucherReply::CardsIssued { batch: issued, cards }) = reply else { return Err(unexpected(&reply)) };
     if issued != batch {
         return Err(Problem::new(
@@ -451,11 +509,11 @@ async fn card_out(handle: &TenantHandle, card: CardId) -> Result<CardOut, Proble
 pub async fn activate_card(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
-    bearer: Bearer,
+    office: Office,
     key: IdempotencyKey,
     body: JsonBody<CardMoneyIn>,
 ) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+    let handle = office.handle(&state, &slug)?;
     let input = body.value;
     let code = parse_code(&input.code)?;
     let amount = cents(input.amount_cents)?;
@@ -466,7 +524,7 @@ pub async fn activate_card(
     // a New Year could differ, and then by a year boundary the core still accepts.
     let expires_at = card_expires_at(TimeMs(crate::runtime::wall_clock_ms()));
     let command = VoucherCommand::ActivateCard { card, amount, paid_via, expires_at };
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Voucher(command)).await?;
+    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
     let core::Reply::Voucher(VoucherReply::CardActivated { .. }) = reply else { return Err(unexpected(&reply)) };
     Ok(json(StatusCode::OK, &card_out(handle, card).await?))
 }
@@ -477,18 +535,18 @@ pub async fn activate_card(
 pub async fn load_card(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
-    bearer: Bearer,
+    office: Office,
     key: IdempotencyKey,
     body: JsonBody<CardMoneyIn>,
 ) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+    let handle = office.handle(&state, &slug)?;
     let input = body.value;
     let code = parse_code(&input.code)?;
     let amount = cents(input.amount_cents)?;
     let paid_via = input.paid_via.parse()?;
     let card = card_of(handle, &code_key(handle), &code).await?;
     let command = VoucherCommand::LoadCard { card, amount, paid_via };
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Voucher(command)).await?;
+    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
     let core::Reply::Voucher(VoucherReply::CardLoaded { .. }) = reply else { return Err(unexpected(&reply)) };
     Ok(json(StatusCode::OK, &card_out(handle, card).await?))
 }
@@ -522,20 +580,36 @@ pub async fn card_balance(
     Ok(json(StatusCode::OK, &card_out(handle, card).await?))
 }
 
+/// What the holder's balance page shows for a typed code: state, balance and expiry.
+/// The caller has counted the request against the per-address limit.
+pub(crate) async fn holder_lookup(handle: &TenantHandle, input: &str) -> Result<(CardState, Cents, Option<TimeMs>), Problem> {
+    let code = parse_code(input)?;
+    let card = card_of(handle, &code_key(handle), &code).await?;
+    let found = handle
+        .shard
+        .read(move |t| {
+            let v = t.vouchers();
+            let state = v.state_at(card, v.now().max(TimeMs(crate::runtime::wall_clock_ms())))?;
+            Some((state, v.balance(t.ledger(), card)?, v.card(card)?.expires_at))
+        })
+        .await?;
+    found.ok_or_else(|| rejection(VoucherRejection::UnknownCard))
+}
+
 #[utoipa::path(post, path = "/api/v1/{tenant}/vouchers/cards/block", tag = "admin",
     params(("tenant" = String, Path)), request_body = CodeIn,
     responses((status = 200, body = CardOut), (status = "4XX", description = "problem+json")))]
 pub async fn block_card(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
-    bearer: Bearer,
+    office: Office,
     key: IdempotencyKey,
     body: JsonBody<CodeIn>,
 ) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+    let handle = office.handle(&state, &slug)?;
     let code = parse_code(&body.value.code)?;
     let card = card_of(handle, &code_key(handle), &code).await?;
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Voucher(VoucherCommand::BlockCard { card })).await?;
+    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(VoucherCommand::BlockCard { card })).await?;
     let core::Reply::Voucher(VoucherReply::CardBlocked { .. }) = reply else { return Err(unexpected(&reply)) };
     Ok(json(StatusCode::OK, &card_out(handle, card).await?))
 }
@@ -563,15 +637,15 @@ pub struct MovedOut {
 pub async fn move_balance(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
-    bearer: Bearer,
+    office: Office,
     key: IdempotencyKey,
     body: JsonBody<MoveIn>,
 ) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+    let handle = office.handle(&state, &slug)?;
     let (from, to) = (parse_code(&body.value.from)?, parse_code(&body.value.to)?);
     let code_key = code_key(handle);
     let (from, to) = (card_of(handle, &code_key, &from).await?, card_of(handle, &code_key, &to).await?);
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Voucher(VoucherCommand::MoveBalance { from, to })).await?;
+    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(VoucherCommand::MoveBalance { from, to })).await?;
     let core::Reply::Voucher(VoucherReply::BalanceMoved { amount, .. }) = reply else { return Err(unexpected(&reply)) };
     Ok(json(StatusCode::OK, &MovedOut { amount_cents: amount.0, amount: euros(amount), to: card_out(handle, to).await? }))
 }
@@ -630,11 +704,11 @@ pub struct RedeemedOut {
 pub async fn redeem(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
-    bearer: Bearer,
+    office: Office,
     key: IdempotencyKey,
     body: JsonBody<RedemptionIn>,
 ) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+    let handle = office.handle(&state, &slug)?;
     let input = body.value;
     let redemption = parse_redemption(&input.redemption_id)?;
     let code = parse_code(&input.code)?;
@@ -650,7 +724,7 @@ pub async fn redeem(
         amount,
         pin_digest: pin.map(|p| code_key.pin_digest(card, &p)),
     };
-    let reply = match run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Voucher(command)).await {
+    let reply = match run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await {
         // The till offers the rest of the card and takes the difference otherwise.
         Err(problem) if problem.code == "insufficient_balance" => {
             let balance = handle.shard.read(move |t| t.vouchers().balance(t.ledger(), card)).await?.unwrap_or(Cents::ZERO);
@@ -699,14 +773,14 @@ pub struct ReverseIn {
 pub async fn reverse_redemption(
     State(state): State<AppState>,
     PathParams((slug, redemption)): PathParams<(String, String)>,
-    bearer: Bearer,
+    office: Office,
     key: IdempotencyKey,
     body: JsonBody<ReverseIn>,
 ) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+    let handle = office.handle(&state, &slug)?;
     let redemption = parse_redemption(&redemption)?;
     let command = VoucherCommand::ReverseRedemption { redemption, merchant: MerchantId(body.value.merchant) };
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Voucher(command)).await?;
+    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
     let core::Reply::Voucher(VoucherReply::Reversed { redemption, amount, balance }) = reply else { return Err(unexpected(&reply)) };
     Ok(json(
         StatusCode::OK,

@@ -11,6 +11,9 @@ pub mod codes;
 pub mod device;
 pub mod iban;
 pub mod offline;
+pub mod pain001;
+pub mod reports;
+pub mod settlement;
 
 use sturmfest_core::TimeMs;
 

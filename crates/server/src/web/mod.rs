@@ -5,6 +5,7 @@
 
 pub mod assets;
 pub mod boxoffice;
+pub mod card;
 pub mod format;
 pub mod i18n;
 pub mod office;
@@ -50,6 +51,8 @@ pub fn pages() -> Router<AppState> {
         .route("/{tenant}/office/orders", get(office::orders_page))
         .route("/{tenant}/office/orders/{order}", get(office::order_page))
         .route("/{tenant}/office/orders/{order}/cancel", axum::routing::post(office::cancel_submit))
+        // Voucher card holder's balance page.
+        .route("/{tenant}/card", get(card::card_page).post(card::card_submit))
 }
 
 #[derive(Deserialize)]

@@ -29,3 +29,6 @@ mod support;
 mod tickets;
 mod vouchers_api;
 mod vouchers_offline;
+mod vouchers_pages;
+mod vouchers_reports;
+mod vouchers_settlement;
