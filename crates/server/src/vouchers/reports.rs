@@ -153,7 +153,7 @@ pub fn report(tenant: &Tenant, now: TimeMs, first: Date, last: Date) -> Report {
     let mut volume = 0i64;
     for b in v.bookings() {
         let signed = match b.kind {
-            BookingKind::Redemption => b.amount.0,
+            BookingKind::Redemption | BookingKind::OfflineRedemption => b.amount.0,
             BookingKind::Reversal => -b.amount.0,
             _ => 0,
         };
@@ -166,7 +166,9 @@ pub fn report(tenant: &Tenant, now: TimeMs, first: Date, last: Date) -> Report {
                 entry.loaded = entry.loaded.plus(b.amount);
                 entry.loads += 1;
             }
-            BookingKind::Redemption => {
+            // A synced offline redemption counts on the day it was booked; what the
+            // offline-risk account paid beyond the card is in the risk report, not here.
+            BookingKind::Redemption | BookingKind::OfflineRedemption => {
                 entry.redeemed = entry.redeemed.plus(b.amount);
                 entry.redemptions += 1;
             }
