@@ -56,6 +56,9 @@ pub enum Command {
     /// A staff-account command (`staff`): accounts, roles, logins and logouts, so
     /// office logins are as durable as the sales they make.
     Staff(crate::staff::StaffCommand),
+    /// An online payment (`payments`): started for a hold, then the provider's
+    /// verdict; a success confirms the hold into an order in the same command.
+    Payment(crate::payments::PaymentCommand),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

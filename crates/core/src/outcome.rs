@@ -25,6 +25,7 @@ pub enum Reply {
     Ledger(LedgerReply),
     Voucher(VoucherReply),
     Staff(crate::staff::StaffReply),
+    Payment(crate::payments::PaymentReply),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +89,8 @@ pub enum Rejection {
     Voucher(VoucherRejection),
     /// The staff domain refused; its own code is this rejection's code.
     Staff(crate::staff::StaffRejection),
+    /// The payment domain refused; its own code is this rejection's code.
+    Payment(crate::payments::PaymentRejection),
 }
 
 impl Rejection {
@@ -139,6 +142,7 @@ impl Rejection {
             Ledger(rejection) => rejection.code(),
             Voucher(rejection) => rejection.code(),
             Staff(rejection) => rejection.code(),
+            Payment(rejection) => rejection.code(),
         }
     }
 

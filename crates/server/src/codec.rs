@@ -12,16 +12,19 @@ use sturmfest_core::queue;
 use sturmfest_core::staff;
 use sturmfest_core::vouchers;
 
+mod payment_wire;
 mod voucher_wire;
+use payment_wire::*;
 use voucher_wire::*;
 
 pub const entry_format_version: u8 = 1;
 /// 2 appends the waiting rooms after the version-1 body; 3 appends the voucher ledger
 /// after the version-2 body; 4 appends the voucher domain (programmes, merchants,
 /// devices, cards, redemptions, bookings) after the version-3 body; 5 appends the
-/// staff accounts and sessions after the version-4 body (`staff_to`/`staff_from`).
+/// staff accounts and sessions after the version-4 body (`staff_to`/`staff_from`); 6
+/// appends the online payments (`codec/payment_wire.rs`).
 /// Versions 1 to 4 still decode (no rooms, empty ledger, no vouchers, no staff).
-pub const snapshot_format_version: u8 = 5;
+pub const snapshot_format_version: u8 = 6;
 
 /// One log record's payload: the command as applied plus a summary of its outcome,
 /// so replay can assert it reproduced the same decision (a pair assertion across
@@ -64,6 +67,7 @@ impl OutcomeSummary {
                     Ledger(reply) => ledger_summary(reply),
                     Voucher(reply) => voucher_summary(reply),
                     Staff(reply) => staff_summary(reply),
+                    Payment(reply) => payment_summary(reply),
                 };
                 OutcomeSummary { code: format!("ok:{kind}"), id }
             }
@@ -130,6 +134,7 @@ pub fn encode_snapshot(parts: &core::TenantParts) -> Vec<u8> {
     postcard::to_io(&ledger_to(&parts.ledger), &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&vouchers_to(&parts.vouchers), &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&staff_to(&parts.staff), &mut out).expect("writing to a Vec cannot fail");
+    postcard::to_io(&payments_to(&parts.payments), &mut out).expect("writing to a Vec cannot fail");
     out
 }
 
@@ -138,7 +143,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
     let malformed = |e: postcard::Error| DecodeError::Malformed(e.to_string());
     match version {
         1 => Ok(postcard::from_bytes::<WireParts>(body).map_err(malformed)?.into()),
-        2..=5 => {
+        2..=6 => {
             let (wire, rest): (WireParts, _) = postcard::take_from_bytes(body).map_err(malformed)?;
             let (rooms, rest): (Vec<WireRoom>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
             let mut parts: core::TenantParts = wire.into();
@@ -160,6 +165,13 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
             let rest = if version >= 5 {
                 let (staff, rest): (WireStaff, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
                 parts.staff = staff_from(staff)?;
+                rest
+            } else {
+                rest
+            };
+            let rest = if version >= 6 {
+                let (payments, rest): (Vec<WirePayment>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
+                parts.payments = payments_from(payments);
                 rest
             } else {
                 rest
@@ -216,6 +228,8 @@ enum WireCommand {
     Voucher(WireVoucherCommand),
     /// Appended last: older records keep their variant indices.
     Staff(WireStaffCommand),
+    /// Appended after `Staff`.
+    Payment(WirePaymentCommand),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -335,6 +349,7 @@ enum WireReply {
     Ledger(WireLedgerReply),
     Voucher(WireVoucherReply),
     Staff(WireStaffReply),
+    Payment(WirePaymentReply),
 }
 
 // ----- conversions -----
@@ -413,6 +428,7 @@ impl From<&core::Envelope> for WireEnvelope {
             C::Ledger(command) => WireCommand::Ledger(ledger_command_to(command)),
             C::Voucher(command) => WireCommand::Voucher(voucher_command_to(command)),
             C::Staff(command) => WireCommand::Staff(staff_command_to(command)),
+            C::Payment(command) => WireCommand::Payment(payment_command_to(command)),
         };
         WireEnvelope {
             time_ms: e.time.0,
@@ -482,6 +498,7 @@ impl From<WireEnvelope> for core::Envelope {
             WireCommand::Ledger(command) => C::Ledger(ledger_command_from(command)),
             WireCommand::Voucher(command) => C::Voucher(voucher_command_from(command)),
             WireCommand::Staff(command) => C::Staff(staff_command_from(command)),
+            WireCommand::Payment(command) => C::Payment(payment_command_from(command)),
         };
         core::Envelope {
             time: core::TimeMs(w.time_ms),
@@ -671,6 +688,7 @@ fn reply_to(r: &core::Reply) -> WireReply {
         Ledger(reply) => WireReply::Ledger(ledger_reply_to(reply)),
         Voucher(reply) => WireReply::Voucher(voucher_reply_to(reply)),
         Staff(reply) => WireReply::Staff(staff_reply_to(reply)),
+        Payment(reply) => WireReply::Payment(payment_reply_to(reply)),
     }
 }
 
@@ -699,6 +717,7 @@ fn reply_from(w: WireReply) -> core::Reply {
         WireReply::Ledger(reply) => Ledger(ledger_reply_from(reply)),
         WireReply::Voucher(reply) => Voucher(voucher_reply_from(reply)),
         WireReply::Staff(reply) => Staff(staff_reply_from(reply)),
+        WireReply::Payment(reply) => Payment(payment_reply_from(reply)),
     }
 }
 
@@ -873,6 +892,7 @@ impl From<WireParts> for core::TenantParts {
             ledger: ledger::Ledger::new().parts(),
             vouchers: vouchers::VoucherParts::default(),
             staff: staff::StaffParts::default(),
+            payments: Vec::new(),
         }
     }
 }
@@ -2102,7 +2122,7 @@ mod tests {
             parts.idempotency.iter().filter(|(_, e)| matches!(e.reply, core::Reply::Voucher(_))).count();
         assert!(remembered >= 8, "{remembered}");
         let bytes = encode_snapshot(&parts);
-        assert_eq!(bytes[0], 5);
+        assert_eq!(bytes[0], snapshot_format_version);
         let decoded = decode_snapshot(&bytes).unwrap();
         assert_eq!(decoded, parts);
         let restored = core::Tenant::restore(decoded).unwrap();
@@ -2215,7 +2235,7 @@ mod tests {
         assert_eq!(parts.staff.accounts.len(), 3);
         assert!(parts.staff.sessions.len() >= 9, "{:?}", parts.staff.sessions.len());
         let bytes = encode_snapshot(&parts);
-        assert_eq!(bytes[0], 5);
+        assert_eq!(bytes[0], snapshot_format_version);
         let decoded = decode_snapshot(&bytes).unwrap();
         assert_eq!(decoded, parts);
         assert_eq!(core::Tenant::restore(decoded).unwrap(), tenant);

@@ -6,9 +6,12 @@
 //! keeps the workspace's house rules. `vouchers` runs the ledger inside the tenant:
 //! through `Tenant::apply`, snapshots and replay; `cards` tests voucher programmes,
 //! merchants, devices and cards on top of it with a scenario and a reference model.
+//! `payments` walks online payments through success, decline, late and duplicate
+//! webhooks and refunds, and throws random interleavings of them at a tiny venue.
 
 mod cards;
 mod ledger;
+mod payments;
 mod props;
 mod queue;
 mod rooms;

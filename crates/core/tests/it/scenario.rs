@@ -340,6 +340,7 @@ impl Runner {
             Reply::RoomCreated { event } => format!("room for event {event}"),
             Reply::Room { reply, .. } => format!("room {reply:?}"),
             Reply::Staff(reply) => format!("staff {reply:?}"),
+            Reply::Payment(reply) => format!("payment {reply:?}"),
             Reply::Ledger(reply) => format!("ledger {reply:?}"),
             Reply::Voucher(reply) => format!("voucher {reply:?}"),
             Reply::Confirmed { order, total } => {

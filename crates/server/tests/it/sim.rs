@@ -469,6 +469,7 @@ impl Auditor {
             Command::Voucher(_) => ensure!(false, "the workload sends no voucher commands"),
             // Staff accounts have their own model: crates/core/tests/it/staff.rs.
             Command::Staff(_) => ensure!(false, "the workload sends no staff commands"),
+            Command::Payment(_) => ensure!(false, "the workload sends no payment commands"),
         }
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, outcome) {
             self.remembered.insert(idem.key, (idem.fingerprint, reply.clone()));
