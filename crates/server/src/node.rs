@@ -134,7 +134,15 @@ pub async fn open_with(data_dir: &Path, shard_config: ShardConfig, options: Node
         ));
         tenants.insert(
             config.slug.clone(),
-            TenantHandle { name: config.name.clone(), room, shard, credentials, shard_epoch: report.epoch, staff },
+            TenantHandle {
+                name: config.name.clone(),
+                room,
+                payments: Arc::new(crate::payments::PaymentServices::new(&credentials)),
+                shard,
+                credentials,
+                shard_epoch: report.epoch,
+                staff,
+            },
         );
         reports.push((config.slug.clone(), report));
         writers.push(writer);

@@ -4,6 +4,7 @@
 //! small plain files (`assets.rs`) that drive the room's public JSON calls.
 
 pub mod assets;
+pub mod checkout;
 pub mod format;
 pub mod i18n;
 pub mod shop;
@@ -34,6 +35,8 @@ pub fn pages() -> Router<AppState> {
         .route("/{tenant}/staff/login", get(staff::login_page).post(staff::login_submit))
         .route("/{tenant}/staff/logout", axum::routing::post(staff::logout))
         .route("/{tenant}/staff/accounts", get(staff::accounts_page).post(staff::accounts_submit))
+        // Checkout: the test provider's page and the payment confirmation page.
+        .merge(checkout::routes())
 }
 
 #[derive(Deserialize)]

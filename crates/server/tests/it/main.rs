@@ -16,6 +16,7 @@ mod draw;
 mod identity;
 mod mail;
 mod pages;
+mod payments;
 mod pow;
 mod ratelimit;
 mod room;
