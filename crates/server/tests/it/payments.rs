@@ -72,7 +72,17 @@ async fn order_count(n: &Node, event: u64) -> usize {
 /// read the payment) and answers in the shape `POST /holds/{hold}/confirm` had:
 /// `201 {"order","order_id","total_cents","total"}`, or the failing reply.
 pub(crate) async fn pay(app: &axum::Router, slug: &str, hold: &str) -> Reply {
-    let started = check(app, post(at(slug, &format!("/holds/{hold}/payments")), buyer())).await;
+    pay_with(app, slug, hold, None).await
+}
+
+/// `pay` for a sale behind a waiting room: the admission goes with the payment, so
+/// the fan's checkout slot is handed on once the webhook has made the order.
+pub(crate) async fn pay_with(app: &axum::Router, slug: &str, hold: &str, admission: Option<&str>) -> Reply {
+    let mut body = buyer();
+    if let Some(admission) = admission {
+        body["admission"] = json!(admission);
+    }
+    let started = check(app, post(at(slug, &format!("/holds/{hold}/payments")), body)).await;
     if started.status != 201 {
         return started;
     }
