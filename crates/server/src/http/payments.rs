@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/{tenant}/holds/{hold}/payments", post(start_payment))
         .route("/api/v1/{tenant}/payments/{payment}", get(payment_status))
         .route("/api/v1/{tenant}/payments/webhooks/{provider}", post(webhook))
+        .route("/api/v1/{tenant}/payments/test/{session}", post(press_api))
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,4 +264,106 @@ pub async fn deliver_test_webhook(handle: &TenantHandle, signature: &str, body: 
         WebhookError::Body => Problem::bad_request("webhook_invalid", "the webhook body is not a known event"),
     })?;
     crate::payments::settle(handle, ProviderKind::Test, &verdict).await.map_err(problem_of)
+}
+
+/// How the test provider delivers its webhook (the hosted page's test switches).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Once,
+    Twice,
+    /// Held back until the hold has ended (or `/deliver` is called).
+    Late,
+}
+
+/// The fan's choice at the test provider: the provider signs its webhook and
+/// delivers it through the same verification as any webhook. `None` when the
+/// session is unknown.
+pub async fn press(
+    handle: &TenantHandle,
+    session: &str,
+    action: crate::payments::test_provider::Action,
+    delivery: Delivery,
+) -> Result<Option<core::payments::PaymentId>, Problem> {
+    let session2 = session.to_string();
+    let found = handle
+        .shard
+        .read(move |t| {
+            let p = t.payment_by_session(ProviderKind::Test, &session2)?;
+            Some((p.id, t.hold_of(p.hold.id).map(|h| h.expires_at)))
+        })
+        .await?;
+    let Some((payment, hold_expires_at)) = found else { return Ok(None) };
+    let webhook = handle.payments.test.webhook(session, action, crate::runtime::wall_clock_ms() / 1000);
+    match delivery {
+        Delivery::Late => {
+            if !handle.payments.test.hold_back(session, webhook) {
+                return Err(Problem::overloaded());
+            }
+            // Delivered once the hold has ended (or earlier through `/deliver`).
+            let due_ms = hold_expires_at.map_or(0, |at| at.0 - crate::runtime::wall_clock_ms()) + 2_000;
+            let handle = handle.clone();
+            let session = session.to_string();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(due_ms.max(0) as u64)).await;
+                if let Some(held) = handle.payments.test.take_held(&session) {
+                    let _ = redeliver(&handle, &held).await;
+                }
+            });
+        }
+        Delivery::Once | Delivery::Twice => {
+            let times = if delivery == Delivery::Twice { 2 } else { 1 };
+            for _ in 0..times {
+                if let Err(problem) = deliver_test_webhook(handle, &webhook.signature, &webhook.body).await {
+                    // A provider would retry later; meanwhile the payment shows as pending.
+                    tracing::warn!(code = problem.code, "test provider webhook not accepted");
+                }
+            }
+        }
+    }
+    Ok(Some(payment))
+}
+
+/// Re-signs a held webhook at delivery time, as a provider's retry would.
+pub async fn redeliver(handle: &TenantHandle, held: &crate::payments::test_provider::Webhook) -> Result<PaymentState, Problem> {
+    let now_s = crate::runtime::wall_clock_ms() / 1000;
+    let signature = crate::payments::signature::sign(&handle.payments.test.secret_bytes(), now_s, &held.body);
+    deliver_test_webhook(handle, &signature, &held.body).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PressIn {
+    /// `pay`, `decline` or `cancel`.
+    pub action: String,
+    /// `once` (default), `twice` or `late`.
+    pub delivery: Option<String>,
+}
+
+/// The test provider's buttons for programs (load generators, tests): the same as
+/// pressing them on the hosted page, answered with the payment as it is afterwards.
+async fn press_api(
+    State(state): State<AppState>,
+    PathParams((slug, session)): PathParams<(String, String)>,
+    body: JsonBody<PressIn>,
+) -> ApiResult {
+    use crate::payments::test_provider::Action;
+    let handle = tenant(&state, &slug)?;
+    let input = body.value;
+    let action = match input.action.as_str() {
+        "pay" => Action::Pay,
+        "decline" => Action::Decline,
+        "cancel" => Action::Cancel,
+        _ => return Err(Problem::unprocessable("invalid_body", "action must be pay, decline or cancel")),
+    };
+    let delivery = match input.delivery.as_deref() {
+        None | Some("once") => Delivery::Once,
+        Some("twice") => Delivery::Twice,
+        Some("late") => Delivery::Late,
+        Some(_) => return Err(Problem::unprocessable("invalid_body", "delivery must be once, twice or late")),
+    };
+    let payment = press(handle, &session, action, delivery)
+        .await?
+        .ok_or_else(|| Problem::not_found("unknown_payment", "no payment with this session"))?;
+    let out = read_payment(handle, payment).await?.ok_or_else(|| Problem::not_found("unknown_payment", "no payment with this session"))?;
+    Ok(json(StatusCode::OK, &out))
 }

@@ -22,7 +22,7 @@ use super::i18n::{Lang, Texts};
 use super::{LangQuery, html};
 use crate::http::AppState;
 use crate::http::extract::PathParams;
-use crate::http::payments::{begin_payment, deliver_test_webhook, return_url};
+use crate::http::payments::{Delivery, begin_payment, press, redeliver, return_url};
 use crate::payments::test_provider::Action;
 
 pub fn routes() -> Router<AppState> {
@@ -266,51 +266,14 @@ async fn provider_submit(
         "cancel" => Action::Cancel,
         _ => return (StatusCode::BAD_REQUEST, "unknown action").into_response(),
     };
-    let session2 = session.clone();
-    let found = handle
-        .shard
-        .read(move |t| {
-            let p = t.payment_by_session(ProviderKind::Test, &session2)?;
-            Some((p.id, t.hold_of(p.hold.id).map(|h| h.expires_at)))
-        })
-        .await;
-    let Ok(Some((payment, hold_expires_at))) = found else { return missing(lang, &headers) };
-    let webhook = handle.payments.test.webhook(&session, action, crate::runtime::wall_clock_ms() / 1000);
-    match form.delivery.as_deref() {
-        Some("late") => {
-            if !handle.payments.test.hold_back(&session, webhook) {
-                return (StatusCode::SERVICE_UNAVAILABLE, "too many held webhooks").into_response();
-            }
-            // Delivered once the hold has ended (or earlier through `/deliver`).
-            let due_ms = hold_expires_at.map_or(0, |at| at.0 - crate::runtime::wall_clock_ms()) + 2_000;
-            let handle = handle.clone();
-            let session = session.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(std::time::Duration::from_millis(due_ms.max(0) as u64)).await;
-                if let Some(held) = handle.payments.test.take_held(&session) {
-                    let _ = redeliver(&handle, &held).await;
-                }
-            });
-        }
-        delivery => {
-            let times = if delivery == Some("duplicate") { 2 } else { 1 };
-            for _ in 0..times {
-                if let Err(problem) = deliver_test_webhook(handle, &webhook.signature, &webhook.body).await {
-                    // The provider would retry later; the confirmation page shows the payment as pending.
-                    tracing::warn!(code = problem.code, "test provider webhook not accepted");
-                }
-            }
-        }
-    }
+    let delivery = match form.delivery.as_deref() {
+        Some("late") => Delivery::Late,
+        Some("duplicate") => Delivery::Twice,
+        _ => Delivery::Once,
+    };
+    let Ok(Some(payment)) = press(handle, &session, action, delivery).await else { return missing(lang, &headers) };
     let token = handle.credentials.token_for("payment", payment.0);
     Redirect::to(&return_url(&slug, &token, lang.code())).into_response()
-}
-
-/// Re-signs a held webhook at delivery time, as a provider's retry would.
-async fn redeliver(handle: &crate::http::TenantHandle, held: &crate::payments::test_provider::Webhook) -> Result<PaymentState, crate::http::problem::Problem> {
-    let now_s = crate::runtime::wall_clock_ms() / 1000;
-    let signature = crate::payments::signature::sign(&handle.payments.test.secret_bytes(), now_s, &held.body);
-    deliver_test_webhook(handle, &signature, &held.body).await
 }
 
 /// Test switch: delivers a webhook held back by "late" now.
