@@ -10,6 +10,7 @@
 
 mod api;
 mod browser;
+mod checkout_browser;
 mod committer;
 mod credentials;
 mod draw;
