@@ -406,6 +406,14 @@
     if (bad) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
   }
 
+  // A message goes as soon as its field is right, so it never contradicts the input.
+  $("buyer-name").addEventListener("input", function () {
+    if (this.value.trim() !== "") fieldError(this, "buyer-name-error", false);
+  });
+  $("buyer-email").addEventListener("input", function () {
+    if (plausibleEmail(this.value.trim())) fieldError(this, "buyer-email-error", false);
+  });
+
   $("checkout").addEventListener("submit", async function (ev) {
     ev.preventDefault();
     var h = currentHold();

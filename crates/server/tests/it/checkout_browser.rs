@@ -128,6 +128,7 @@ async fn a_fan_checks_out_two_seats_on_a_phone_and_sees_the_confirmation() {
     until_text(&client, "#buyer-email-error", |t| t.contains("valid e-mail")).await;
     assert_eq!(client.find(Locator::Css("#buyer-email")).await.unwrap().attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
     fill(&client, "#buyer-email", "erika@example.org").await;
+    assert!(!visible(&client, "#buyer-email-error").await, "the message goes once the address is right");
     client.execute("document.getElementById('cart').scrollIntoView()", vec![]).await.unwrap();
     screenshot(&client, &shots, "12-checkout").await;
     client.find(Locator::Css("#pay")).await.unwrap().click().await.unwrap();
