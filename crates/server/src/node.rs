@@ -137,7 +137,14 @@ pub async fn open_with(data_dir: &Path, shard_config: ShardConfig, options: Node
             TenantHandle {
                 name: config.name.clone(),
                 room,
-                payments: Arc::new(crate::payments::PaymentServices::new(&credentials)),
+                payments: Arc::new(crate::payments::PaymentServices::new(
+                    &config.slug,
+                    &credentials,
+                    options.outbox.clone().map(|outbox| crate::payments::ticket_mail::TicketMail {
+                        outbox,
+                        base_url: options.base_url.clone(),
+                    }),
+                )),
                 shard,
                 credentials,
                 shard_epoch: report.epoch,

@@ -177,6 +177,7 @@ pub async fn begin_payment(
     if let Some(admission) = admission {
         handle.payments.remember_admission(&session, admission);
     }
+    handle.payments.remember_lang(&session, if lang == "en" { crate::web::i18n::Lang::En } else { crate::web::i18n::Lang::De });
     let payment = handle.credentials.token_for("payment", reply.payment.0);
     Ok(PaymentStarted {
         redirect_url: format!("/pay/test/{slug}/{session}?lang={lang}"),

@@ -10,8 +10,9 @@
 
 pub mod signature;
 pub mod test_provider;
+pub mod ticket_mail;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use sturmfest_core as core;
@@ -69,16 +70,46 @@ pub struct PaymentServices {
     pub kind: ProviderKind,
     pub test: test_provider::TestProvider,
     admissions: Mutex<HashMap<String, String>>,
+    /// The tenant's slug, for links in ticket e-mails.
+    slug: String,
+    /// Where ticket e-mails go; none without a mail relay.
+    mail: Option<ticket_mail::TicketMail>,
+    /// The page language each session was started from (session → language).
+    langs: Mutex<HashMap<String, crate::web::i18n::Lang>>,
+    /// Orders whose ticket e-mail this node has sent, so a duplicate webhook sends
+    /// none. In memory: a duplicate after a restart mails the tickets again.
+    mailed: Mutex<HashSet<u64>>,
 }
 
 impl PaymentServices {
-    pub fn new(credentials: &Credentials) -> PaymentServices {
+    pub fn new(slug: &str, credentials: &Credentials, mail: Option<ticket_mail::TicketMail>) -> PaymentServices {
         let secret = credentials.keyed_digest(b"payments-test-webhook\0", b"");
         PaymentServices {
             kind: ProviderKind::Test,
             test: test_provider::TestProvider::new(secret),
             admissions: Mutex::new(HashMap::new()),
+            slug: slug.to_string(),
+            mail,
+            langs: Mutex::new(HashMap::new()),
+            mailed: Mutex::new(HashSet::new()),
         }
+    }
+
+    pub fn remember_lang(&self, session: &str, lang: crate::web::i18n::Lang) {
+        let mut map = self.langs.lock().expect("not poisoned");
+        if map.len() < admissions_remembered_max {
+            map.insert(session.to_string(), lang);
+        }
+    }
+
+    /// Sends the ticket e-mail for a new order once, from a task of its own.
+    fn mail_tickets(&self, handle: &TenantHandle, order: core::OrderId, session: &str) {
+        let Some(mail) = &self.mail else { return };
+        if !self.mailed.lock().expect("not poisoned").insert(order.0) {
+            return;
+        }
+        let lang = self.langs.lock().expect("not poisoned").remove(session).unwrap_or(crate::web::i18n::Lang::De);
+        tokio::spawn(ticket_mail::send_tickets(handle.clone(), self.slug.clone(), mail.clone(), order, lang));
     }
 
     pub fn remember_admission(&self, session: &str, admission: String) {
@@ -108,11 +139,13 @@ pub async fn settle(handle: &TenantHandle, provider: ProviderKind, verdict: &Ver
     let reply = handle.shard.execute(None, verdict.command(provider)).await?.map_err(PaymentError::Rejected)?;
     let core::Reply::Payment(reply) = reply else { return Err(PaymentError::Refused("unexpected reply")) };
     match &reply.state {
-        PaymentState::Succeeded { .. } => {
+        PaymentState::Succeeded { order } => {
             if let Verdict::Succeeded { session } = verdict {
                 if let Some(admission) = handle.payments.take_admission(session) {
                     crate::http::handlers::finish_checkout(handle, &admission);
                 }
+                // The order is durable: the reply came after its batch was committed.
+                handle.payments.mail_tickets(handle, *order, session);
             }
             Ok(reply.state)
         }

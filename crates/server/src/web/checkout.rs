@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/pay/test/{tenant}/{session}/deliver", post(deliver_held))
         .route("/{tenant}/payments/{payment}", get(confirmation_page))
         .route("/{tenant}/payments/{payment}/retry", post(retry))
+        .route("/{tenant}/orders/{order}/tickets.pdf", get(tickets_pdf))
 }
 
 pub struct CheckoutTexts {
@@ -68,6 +69,7 @@ pub struct CheckoutTexts {
     pub place: &'static str,
     pub price: &'static str,
     pub total: &'static str,
+    pub download: &'static str,
 }
 
 pub static DE: CheckoutTexts = CheckoutTexts {
@@ -104,6 +106,7 @@ pub static DE: CheckoutTexts = CheckoutTexts {
     place: "Platz",
     price: "Preis",
     total: "Summe",
+    download: "Tickets als PDF laden",
 };
 
 pub static EN: CheckoutTexts = CheckoutTexts {
@@ -140,6 +143,7 @@ pub static EN: CheckoutTexts = CheckoutTexts {
     place: "Place",
     price: "Price",
     total: "Total",
+    download: "Download the tickets (PDF)",
 };
 
 pub fn texts(lang: Lang) -> &'static CheckoutTexts {
@@ -175,6 +179,8 @@ pub struct OrderView {
     /// Place label and price.
     pub tickets: Vec<(String, String)>,
     pub total: String,
+    /// The re-download link of the ticket PDF.
+    pub pdf: String,
 }
 
 #[derive(Template)]
@@ -300,6 +306,7 @@ async fn confirmation_page(
         return missing(lang, &headers);
     };
     let c = texts(lang);
+    let (credentials, slug2) = (handle.credentials.clone(), slug.clone());
     let read = handle
         .shard
         .read(move |t| {
@@ -316,6 +323,7 @@ async fn confirmation_page(
                         .map(|ticket| (crate::http::dto::place_out(venue, ticket.place).label, euros(ticket.price, lang)))
                         .collect(),
                     total: euros(o.paid(), lang),
+                    pdf: crate::payments::ticket_mail::tickets_path(&slug2, &credentials.token_for("order", o.id.0), lang),
                 }),
                 _ => None,
             };
@@ -367,6 +375,32 @@ async fn confirmation_page(
     let mut response = html(&page, lang);
     response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     response
+}
+
+/// The order's tickets as a PDF, behind the order's HMAC token: the link in the
+/// ticket e-mail and on the confirmation page. Fresh credentials each time.
+async fn tickets_pdf(
+    State(state): State<AppState>,
+    PathParams((slug, token)): PathParams<(String, String)>,
+    Query(query): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang_of(&query, &headers);
+    let Some(handle) = state.tenants.get(&slug) else { return missing(lang, &headers) };
+    let Some(order) = handle.credentials.open_token("order", &token).map(core::OrderId) else { return missing(lang, &headers) };
+    let Some((pdf, _, _)) = crate::payments::ticket_mail::order_pdf(handle, order, lang).await else {
+        return missing(lang, &headers);
+    };
+    let disposition = format!("inline; filename=\"tickets-{}.pdf\"", order.0);
+    (
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+        ],
+        pdf,
+    )
+        .into_response()
 }
 
 /// "Pay again" after a decline or cancel: a new payment for the same hold and buyer.

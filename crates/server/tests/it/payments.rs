@@ -351,3 +351,86 @@ async fn the_admin_refund_of_an_online_order_goes_through_the_provider_once() {
     let too_much = post(at("club", &format!("/orders/{order}/refunds")), json!({"amount_cents": 2001, "reference": "x"})).bearer(&n.club);
     expect_problem(&check(&n.app, too_much).await, 422, "refund_exceeds_paid");
 }
+
+/// A node with a mail relay (the in-process SMTP sink) and an open game in the demo
+/// arena; returns the sink, the node's handle and router, and the event.
+async fn node_with_mail() -> (crate::support::smtp_sink::SmtpSink, tempfile::TempDir, sturmfest_server::node::Opened, axum::Router, u32) {
+    use sturmfest_core as core;
+    use sturmfest_server::node::{self, NodeOptions};
+    let sink = crate::support::smtp_sink::SmtpSink::start().await;
+    let outbox = sturmfest_server::mail::Mailer::new(&crate::mail::sink_config(&sink)).unwrap().spawn();
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = sturmfest_server::tenants::Registry::default();
+    registry.add("club", "Eisclub Sturmfest").unwrap();
+    registry.save(dir.path()).unwrap();
+    let options = NodeOptions { outbox: Some(outbox), base_url: "https://tickets.example".into(), ..Default::default() };
+    let opened = node::open_with(dir.path(), sturmfest_server::runtime::ShardConfig::default(), options).await.unwrap();
+    let app = sturmfest_server::http::app(opened.state.clone());
+    let shard = opened.state.tenants["club"].shard.clone();
+    let Ok(core::Reply::VenueCreated { venue }) = shard.execute(None, core::Command::CreateVenue(sturmfest_server::demo::arena())).await.unwrap()
+    else {
+        panic!("the demo arena is a valid venue")
+    };
+    let now = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::get("Europe/Berlin").unwrap());
+    let spec = sturmfest_server::demo::game(venue, "EC Sturmvögel – Eisbären Hafenstadt", &now.checked_add(jiff::Span::new().days(3)).unwrap(), &now.checked_sub(jiff::Span::new().hours(1)).unwrap());
+    let Ok(core::Reply::EventCreated { event }) = shard.execute(None, core::Command::CreateEvent(spec)).await.unwrap() else { panic!("a valid game") };
+    assert!(shard.execute(None, core::Command::Sale { event, action: core::SaleAction::Open }).await.unwrap().is_ok());
+    (sink, dir, opened, app, event.0)
+}
+
+async fn raw_get(app: &axum::Router, path: &str) -> (u16, Vec<u8>) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let request = axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.into_body().collect().await.unwrap().to_bytes().to_vec())
+}
+
+#[tokio::test]
+async fn a_new_order_mails_its_ticket_pdf_whose_qr_codes_verify_and_whose_link_serves_it_again() {
+    use mail_parser::MessageParser;
+    let (sink, _dir, opened, app, event) = node_with_mail().await;
+    let held = check(&app, post(at("club", &format!("/events/{event}/holds")), seats_hold("fan-9", &[375, 376]))).await;
+    expect_status(&held, 201);
+    let hold = held.json["hold"].as_str().unwrap().to_string();
+    let started = check(&app, post(at("club", &format!("/holds/{hold}/payments")), buyer())).await;
+    expect_status(&started, 201);
+    // A duplicate webhook must not send a second e-mail.
+    expect_status(&press(&app, &session_of(&started.json), "pay", "duplicate").await, 303);
+    let paid = check(&app, get(at("club", &format!("/payments/{}", started.json["payment"].as_str().unwrap())))).await;
+    assert_eq!(paid.json["state"], "succeeded");
+    let order_id = paid.json["order_id"].as_u64().unwrap();
+
+    let received = sink.next_message(std::time::Duration::from_secs(20)).await;
+    assert_eq!(received.rcpt_to, ["erika@example.org"]);
+    let message = MessageParser::default().parse(&received.data).expect("a parseable message");
+    assert_eq!(message.subject(), Some("Your tickets: EC Sturmvögel – Eisbären Hafenstadt"), "English, as the fan paid");
+    let text = message.body_text(0).unwrap().replace("\r\n", "\n");
+    let link = text.lines().find(|l| l.starts_with("https://tickets.example/")).expect("a re-download link").to_string();
+    let attachment = message.attachments().next().expect("the PDF is attached");
+    let pdf = attachment.contents().to_vec();
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+
+    let path = link.strip_prefix("https://tickets.example").unwrap();
+    let (status, again) = raw_get(&app, path).await;
+    assert_eq!(status, 200);
+    assert_eq!(again, pdf, "the link serves the same tickets");
+    let forged = path.replacen(&format!("/orders/{order_id}."), &format!("/orders/{}.", order_id + 1), 1);
+    assert_eq!(raw_get(&app, &forged).await.0, 404, "another order's link cannot be made up");
+
+    if crate::tickets::poppler_available() {
+        let verifier = opened.state.tenants["club"].credentials.keyring.verifier().clone();
+        let codes = crate::tickets::decode_qr_pages(&pdf);
+        assert_eq!(codes.len(), 2, "one QR code per ticket page");
+        for (i, code) in codes.iter().enumerate() {
+            let claim = sturmfest_server::tickets::verify_ticket(&verifier, code).expect("a signed ticket");
+            assert_eq!((claim.order.0, claim.index), (order_id, i as u16));
+        }
+    }
+    // Only the one e-mail, even though the webhook came twice.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sink.connections(), 1, "one delivery");
+    drop(app);
+    opened.close().await;
+}
