@@ -2,7 +2,9 @@
 //! socket: a fan taps two seats on the map, holds them, is told what to fix when the
 //! name and e-mail are missing or wrong, pays on the test provider's page and lands
 //! on the confirmation page, which shows the seats and the total in euros — and the
-//! server agrees (two seats sold, one order with the buyer's address). A second fan
+//! server agrees (two seats sold, one order with the buyer's address). The ticket
+//! e-mail is read from the SMTP sink: its PDF, rendered with poppler, carries one QR
+//! code per ticket that decodes (rqrr) to a ticket signed for that order. A second fan
 //! takes best available, declines at the provider first, is told the seats stay
 //! held, pays again from the confirmation page and gets the order. With
 //! `STURMFEST_SCREENSHOTS=dir` the checkout and the confirmation are saved as
@@ -31,6 +33,8 @@ struct Shop {
     admin: String,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The mail relay the node sends ticket e-mails to.
+    sink: crate::support::smtp_sink::SmtpSink,
 }
 
 async fn shop() -> Shop {
@@ -38,7 +42,9 @@ async fn shop() -> Shop {
     let mut registry = Registry::default();
     let admin = registry.add("club", "Eisclub Sturmfest").unwrap();
     registry.save(dir.path()).unwrap();
-    let options = NodeOptions { pow_base_bits: 12, pow_bits_max: 12, outbox: None, base_url: "http://127.0.0.1".into(), ..Default::default() };
+    let sink = crate::support::smtp_sink::SmtpSink::start().await;
+    let outbox = sturmfest_server::mail::Mailer::new(&crate::mail::sink_config(&sink)).unwrap().spawn();
+    let options = NodeOptions { pow_base_bits: 12, pow_bits_max: 12, outbox: Some(outbox), base_url: "http://127.0.0.1".into(), ..Default::default() };
     let opened = node::open_with(dir.path(), ShardConfig::default(), options).await.unwrap();
     let router = app(opened.state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -57,7 +63,7 @@ async fn shop() -> Shop {
     let Ok(core::Reply::EventCreated { event }) = shard.execute(None, core::Command::CreateEvent(spec)).await.unwrap() else { panic!("a valid game") };
     let open = core::Command::Sale { event, action: core::SaleAction::Open };
     assert!(shard.execute(None, open).await.unwrap().is_ok());
-    Shop { _dir: dir, opened, router, base, event: event.0, admin, stop, server }
+    Shop { _dir: dir, opened, router, base, event: event.0, admin, stop, server, sink }
 }
 
 impl Shop {
@@ -152,6 +158,28 @@ async fn a_fan_checks_out_two_seats_on_a_phone_and_sees_the_confirmation() {
     assert_eq!(orders.len(), 1);
     assert_eq!(orders[0]["buyer"]["email"], "erika@example.org");
     assert_eq!(orders[0]["paid_cents"], 6400);
+
+    // The ticket e-mail: in English, the PDF attached; its QR codes are the order's
+    // signed tickets; the download button serves the tickets too.
+    let received = shop.sink.next_message(crate::browser::page_wait).await;
+    assert_eq!(received.rcpt_to, ["erika@example.org"]);
+    let message = mail_parser::MessageParser::default().parse(&received.data).expect("a parseable message");
+    assert!(message.subject().is_some_and(|s| s.starts_with("Your tickets: ")), "{:?}", message.subject());
+    let pdf = message.attachments().next().expect("the ticket PDF").contents().to_vec();
+    let verifier = shop.opened.state.tenants["club"].credentials.keyring.verifier().clone();
+    let order_id = orders[0]["order_id"].as_u64().unwrap();
+    if crate::tickets::poppler_available() {
+        let codes = crate::tickets::decode_qr_pages(&pdf);
+        assert_eq!(codes.len(), 2);
+        for code in &codes {
+            let claim = sturmfest_server::tickets::verify_ticket(&verifier, code).expect("a signed ticket");
+            assert_eq!(claim.order.0, order_id);
+        }
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install poppler-utils");
+    }
+    let download = client.find(Locator::Css("#download")).await.unwrap().attr("href").await.unwrap().unwrap();
+    assert!(download.contains(&format!("/club/orders/{order_id}.")) && download.contains("tickets.pdf"), "{download}");
     client.close().await.unwrap();
     shop.close().await;
 }

@@ -6,7 +6,9 @@
 //! and the waiting page in headless Chromium (`browser`), signed tickets with their
 //! QR codes and PDFs (read back with poppler), and the deterministic simulator of
 //! the commit path, and staff logins with their sessions, CSRF tokens and roles
-//! (`staff`), and the voucher office's API through a whole day (`vouchers_api`).
+//! (`staff`), the voucher office's API through a whole day (`vouchers_api`), and
+//! payments through the test provider with signed webhooks and the ticket e-mail
+//! (`payments`), and the checkout in Chromium (`checkout_browser`).
 
 mod api;
 mod browser;
