@@ -280,11 +280,13 @@ pub enum Delivery {
 /// delivers it through the same verification as any webhook. `None` when the
 /// session is unknown.
 pub async fn press(
-    handle: &TenantHandle,
+    state: &AppState,
+    slug: &str,
     session: &str,
     action: crate::payments::test_provider::Action,
     delivery: Delivery,
 ) -> Result<Option<core::payments::PaymentId>, Problem> {
+    let handle = tenant(state, slug)?;
     let session2 = session.to_string();
     let found = handle
         .shard
@@ -302,12 +304,16 @@ pub async fn press(
             }
             // Delivered once the hold has ended (or earlier through `/deliver`).
             let due_ms = hold_expires_at.map_or(0, |at| at.0 - crate::runtime::wall_clock_ms()) + 2_000;
-            let handle = handle.clone();
-            let session = session.to_string();
+            // Only a weak reference while waiting: a node that closes meanwhile must
+            // not wait for this timer (a live handle keeps the writer's inbox open).
+            let tenants = std::sync::Arc::downgrade(&state.tenants);
+            let (slug, session) = (slug.to_string(), session.to_string());
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(due_ms.max(0) as u64)).await;
+                let Some(tenants) = tenants.upgrade() else { return };
+                let Some(handle) = tenants.get(&slug) else { return };
                 if let Some(held) = handle.payments.test.take_held(&session) {
-                    let _ = redeliver(&handle, &held).await;
+                    let _ = redeliver(handle, &held).await;
                 }
             });
         }
@@ -362,7 +368,7 @@ async fn press_api(
         Some("late") => Delivery::Late,
         Some(_) => return Err(Problem::unprocessable("invalid_body", "delivery must be once, twice or late")),
     };
-    let payment = press(handle, &session, action, delivery)
+    let payment = press(&state, &slug, &session, action, delivery)
         .await?
         .ok_or_else(|| Problem::not_found("unknown_payment", "no payment with this session"))?;
     let out = read_payment(handle, payment).await?.ok_or_else(|| Problem::not_found("unknown_payment", "no payment with this session"))?;

@@ -277,7 +277,7 @@ async fn provider_submit(
         Some("duplicate") => Delivery::Twice,
         _ => Delivery::Once,
     };
-    let Ok(Some(payment)) = press(handle, &session, action, delivery).await else { return missing(lang, &headers) };
+    let Ok(Some(payment)) = press(&state, &slug, &session, action, delivery).await else { return missing(lang, &headers) };
     let token = handle.credentials.token_for("payment", payment.0);
     Redirect::to(&return_url(&slug, &token, lang.code())).into_response()
 }
