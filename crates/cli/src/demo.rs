@@ -149,9 +149,9 @@ async fn print_welcome(shard: &Shard, addr: SocketAddr, token: &str, dir: &std::
     println!("  hold 2 seats side by side in 'Sitzplatz Mitte' for fan-1:");
     println!("    curl -X POST {base}/events/0/holds -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' \\");
     println!("         -d '{{\"customer\":\"fan-1\",\"selection\":{{\"type\":\"best_available\",\"category\":0,\"quantity\":2}}}}'");
-    println!("  then confirm with the returned hold token:");
-    println!("    curl -X POST {base}/holds/HOLD/confirm -H 'Content-Type: application/json' -H 'Idempotency-Key: pay-1' \\");
-    println!("         -d '{{\"payment_ref\":\"demo-pay-1\",\"buyer\":{{\"name\":\"Erika Muster\",\"email\":\"erika@example.org\"}}}}'");
+    println!("  then pay for it with the returned hold token, and open http://{addr} + the redirect_url (the test provider's page):");
+    println!("    curl -X POST {base}/holds/HOLD/payments -H 'Content-Type: application/json' -H 'Idempotency-Key: pay-1' \\");
+    println!("         -d '{{\"buyer\":{{\"name\":\"Erika Muster\",\"email\":\"erika@example.org\"}},\"lang\":\"de\"}}'");
     println!("  pull the emergency brake:");
     println!("    curl -X POST {base}/events/0/sale -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\");
     println!("         -H 'Idempotency-Key: brake-1' -d '{{\"action\":\"pause\",\"message\":\"Kurze Pause – es geht gleich weiter\"}}'");

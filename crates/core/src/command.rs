@@ -60,6 +60,9 @@ pub enum Command {
     /// channel quotas and tariff prices (`state/amend.rs`). Existing holds keep the
     /// price they were taken at and orders are never touched.
     AmendEvent { event: EventId, amendment: EventAmendment },
+    /// An online payment (`payments`): started for a hold, then the provider's
+    /// verdict; a success confirms the hold into an order in the same command.
+    Payment(crate::payments::PaymentCommand),
 }
 
 /// The new values of an `AmendEvent`; fields not listed keep their value.

@@ -58,6 +58,31 @@ impl Tenant {
             ensure!(order.refunded() <= order.paid(), "order {} refunded more than paid", order.id);
             ensure!(order.refunds.iter().all(|r| r.amount.0 > 0), "refunds are positive");
         }
+        self.check_payments_result()
+    }
+
+    /// Every paid payment is in exactly one of: attached to one order of its own
+    /// (that order names it and cost what was paid), owed back, or given back; no
+    /// order carries two payments; unpaid payments have no order.
+    fn check_payments_result(&self) -> Result<(), String> {
+        use crate::payments::PaymentState;
+        let mut orders_paid: BTreeSet<OrderId> = BTreeSet::new();
+        for (i, payment) in self.payments().iter().enumerate() {
+            ensure!(payment.id.0 == i as u64 + 1, "payment ids are dense");
+            ensure!(
+                self.payment_by_session(payment.provider, &payment.session).map(|p| p.id) == Some(payment.id),
+                "payment {} not indexed by its session",
+                payment.id
+            );
+            ensure!(payment.amount.0 > 0 || payment.hold.price_each.0 == 0, "payment {} amount", payment.id);
+            if let PaymentState::Succeeded { order } = payment.state {
+                let o = self.order(order).ok_or(format!("payment {} names missing order {order}", payment.id))?;
+                ensure!(o.payment == payment.reference(), "order {order} does not name payment {}", payment.id);
+                ensure!(o.paid() == payment.amount, "order {order} cost other than payment {} took", payment.id);
+                ensure!(o.event == payment.hold.event, "order {order} is of another event");
+                ensure!(orders_paid.insert(order), "order {order} paid by two payments");
+            }
+        }
         Ok(())
     }
 

@@ -13,6 +13,7 @@ mod invariants;
 pub mod ledger;
 pub mod limits;
 pub mod outcome;
+pub mod payments;
 pub mod queue;
 pub mod staff;
 pub mod state;

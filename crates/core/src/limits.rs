@@ -5,6 +5,11 @@
 pub const name_bytes_max: usize = 96;
 pub const label_bytes_max: usize = 16;
 pub const payment_ref_bytes_max: usize = 128;
+/// A provider's session reference; with the provider's code and a colon it must
+/// still fit an order's payment reference.
+pub const payment_session_bytes_max: usize = 100;
+/// Payments per tenant (every started checkout counts, paid or not).
+pub const tenant_payments_max: usize = 4_000_000;
 pub const buyer_name_bytes_max: usize = 128;
 pub const buyer_email_bytes_max: usize = 254;
 pub const message_bytes_max: usize = 512;
@@ -40,3 +45,4 @@ const _: () = assert!(hold_duration_ms_min < hold_duration_ms_max);
 const _: () = assert!((hold_tickets_max as i64) * price_cents_max < i64::MAX / 1024);
 const _: () = assert!(venue_areas_max <= u16::MAX as usize);
 const _: () = assert!(venue_blocks_max <= u16::MAX as usize);
+const _: () = assert!(payment_session_bytes_max + "stripe:".len() <= payment_ref_bytes_max);

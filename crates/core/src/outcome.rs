@@ -26,6 +26,7 @@ pub enum Reply {
     Voucher(VoucherReply),
     Staff(crate::staff::StaffReply),
     EventAmended { event: EventId },
+    Payment(crate::payments::PaymentReply),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +90,8 @@ pub enum Rejection {
     Voucher(VoucherRejection),
     /// The staff domain refused; its own code is this rejection's code.
     Staff(crate::staff::StaffRejection),
+    /// The payment domain refused; its own code is this rejection's code.
+    Payment(crate::payments::PaymentRejection),
 }
 
 impl Rejection {
@@ -140,6 +143,7 @@ impl Rejection {
             Ledger(rejection) => rejection.code(),
             Voucher(rejection) => rejection.code(),
             Staff(rejection) => rejection.code(),
+            Payment(rejection) => rejection.code(),
         }
     }
 

@@ -18,6 +18,7 @@ use crate::outcome::*;
 use crate::venue::{Venue, VenueSpec};
 
 mod amend;
+mod payments;
 mod rooms;
 mod staff;
 mod vouchers;
@@ -131,6 +132,8 @@ pub struct TenantParts {
     pub vouchers: crate::vouchers::VoucherParts,
     /// Staff accounts and live sessions.
     pub staff: crate::staff::StaffParts,
+    /// Online payments in id order.
+    pub payments: Vec<crate::payments::Payment>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -154,6 +157,9 @@ pub struct Tenant {
     vouchers: crate::vouchers::Vouchers,
     /// Staff accounts and sessions; see `state/staff.rs`.
     staff: crate::staff::Staff,
+    /// `PaymentId(n)` lives at index `n - 1`; see `state/payments.rs`.
+    payments: Vec<crate::payments::Payment>,
+    payment_sessions: BTreeMap<(crate::payments::ProviderKind, String), crate::payments::PaymentId>,
 }
 
 impl Tenant {
@@ -196,6 +202,7 @@ impl Tenant {
             Command::Voucher(command) => self.voucher_command(command),
             Command::Staff(command) => self.staff_command(command),
             Command::AmendEvent { event, amendment } => self.amend_event(*event, amendment),
+            Command::Payment(command) => self.payment_command(command),
         };
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, &outcome) {
             self.remember(idem, reply.clone());
@@ -583,6 +590,14 @@ impl Tenant {
         }
         let hold = self.holds.remove(&id).expect("checked above");
         self.unindex_expiry(&hold);
+        let order_id = self.sell_hold(hold, payment, buyer);
+        let total = self.orders[(order_id.0 - 1) as usize].paid();
+        Ok(Reply::Confirmed { order: order_id, total })
+    }
+
+    /// Turns a hold already taken out of `holds` and the expiry index into an order.
+    pub(super) fn sell_hold(&mut self, hold: Hold, payment: &str, buyer: &Buyer) -> OrderId {
+        let id = hold.id;
         let order_id = OrderId(self.orders.len() as u64 + 1);
         let event = &mut self.events[hold.event.0 as usize];
         let n = hold.places.count();
@@ -631,12 +646,11 @@ impl Tenant {
             created_at: self.now,
             refunds: Vec::new(),
         };
-        let total = order.paid();
         let event = order.event;
         self.orders.push(order);
         self.confirmed.insert(id, order_id);
         self.confirmed_room(event);
-        Ok(Reply::Confirmed { order: order_id, total })
+        order_id
     }
 
     /// Order: unknown order; empty or unknown ticket indices; already cancelled.
@@ -751,6 +765,7 @@ impl Tenant {
             ledger: self.ledger.parts(),
             vouchers: self.vouchers.parts(),
             staff: self.staff.parts(),
+            payments: self.payments.clone(),
         }
     }
 
@@ -794,6 +809,7 @@ impl Tenant {
         tenant.vouchers =
             crate::vouchers::Vouchers::restore(parts.vouchers, &tenant.ledger).map_err(|why| format!("vouchers: {why}"))?;
         tenant.staff = crate::staff::Staff::restore(parts.staff, tenant.now).map_err(|why| format!("staff: {why}"))?;
+        tenant.restore_payments(parts.payments)?;
         tenant.check_ticketing_result()?;
         Ok(tenant)
     }
@@ -872,6 +888,10 @@ fn touched_event(tenant: &Tenant, command: &Command) -> Option<EventId> {
             None => tenant.order_of_hold(*hold).and_then(|o| tenant.order(o)).map(|o| o.event),
         },
         Command::Cancel { order, .. } | Command::Refund { order, .. } => tenant.order(*order).map(|o| o.event),
+        Command::Payment(crate::payments::PaymentCommand::Start { hold, .. }) => tenant.hold_of(*hold).map(|h| h.event),
+        Command::Payment(crate::payments::PaymentCommand::Succeeded { provider, session }) => {
+            tenant.payment_by_session(*provider, session).map(|p| p.hold.event)
+        }
         _ => None,
     }
     .filter(|e| tenant.event(*e).is_some())

@@ -396,6 +396,54 @@
     }
   });
 
+  // ----- checkout -----
+
+  // Checked here so the fan hears at once what to fix; the server checks again.
+  function plausibleEmail(text) { return /^[^\s@]+@[^\s@]+\.[^\s@.]+$/.test(text); }
+
+  function fieldError(input, errorId, bad) {
+    show(errorId, bad);
+    if (bad) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+  }
+
+  // A message goes as soon as its field is right, so it never contradicts the input.
+  $("buyer-name").addEventListener("input", function () {
+    if (this.value.trim() !== "") fieldError(this, "buyer-name-error", false);
+  });
+  $("buyer-email").addEventListener("input", function () {
+    if (plausibleEmail(this.value.trim())) fieldError(this, "buyer-email-error", false);
+  });
+
+  $("checkout").addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    var h = currentHold();
+    if (!h) { renderCart(); return; }
+    var name = $("buyer-name"), email = $("buyer-email");
+    var nameBad = name.value.trim() === "", emailBad = !plausibleEmail(email.value.trim());
+    fieldError(name, "buyer-name-error", nameBad);
+    fieldError(email, "buyer-email-error", emailBad);
+    if (nameBad) { name.focus(); return; }
+    if (emailBad) { email.focus(); return; }
+    var body = { buyer: { name: name.value.trim(), email: email.value.trim() }, lang: config.lang };
+    var admission = local.get(admissionKey);
+    if (admission) body.admission = admission;
+    $("pay").disabled = true;
+    showMessage(T.paying, "ok");
+    var reply = await call("POST", api + "/holds/" + encodeURIComponent(h.hold) + "/payments", body);
+    if (reply.status === 201 && reply.body.redirect_url) {
+      // The hold stays in sessionStorage: coming back from the provider keeps the cart.
+      window.location.assign(reply.body.redirect_url);
+      return;
+    }
+    $("pay").disabled = false;
+    if (reply.body.code === "hold_ended" || reply.body.code === "hold_already_confirmed") {
+      session.remove(holdKey);
+      renderCart();
+      refreshSoon();
+    }
+    showMessage(problemText(reply));
+  });
+
   // ----- start -----
 
   fillTariffs($("best-tariff"), config.categories[Number($("best-category").value)]);

@@ -12,7 +12,9 @@ use sturmfest_core::queue;
 use sturmfest_core::staff;
 use sturmfest_core::vouchers;
 
+mod payment_wire;
 mod voucher_wire;
+use payment_wire::*;
 use voucher_wire::*;
 
 pub const entry_format_version: u8 = 1;
@@ -25,6 +27,7 @@ pub const entry_format_version: u8 = 1;
 /// Versions 1 to 4 still decode (no rooms, empty ledger, no vouchers, no staff).
 /// 6 also appends the voucher settlements and the staff accounts' merchant bindings
 /// (`(account, merchant)` pairs) after the offline slice.
+/// 6 finally appends the online payments (`codec/payment_wire.rs`).
 pub const snapshot_format_version: u8 = 6;
 
 /// One log record's payload: the command as applied plus a summary of its outcome,
@@ -69,6 +72,7 @@ impl OutcomeSummary {
                     Voucher(reply) => voucher_summary(reply),
                     Staff(reply) => staff_summary(reply),
                     EventAmended { event } => ("event_amended", u64::from(event.0)),
+                    Payment(reply) => payment_summary(reply),
                 };
                 OutcomeSummary { code: format!("ok:{kind}"), id }
             }
@@ -140,6 +144,7 @@ pub fn encode_snapshot(parts: &core::TenantParts) -> Vec<u8> {
     let bindings: Vec<(u32, u32)> =
         parts.staff.accounts.iter().filter_map(|a| a.merchant.map(|m| (a.id.0, m.0))).collect();
     postcard::to_io(&bindings, &mut out).expect("writing to a Vec cannot fail");
+    postcard::to_io(&payments_to(&parts.payments), &mut out).expect("writing to a Vec cannot fail");
     out
 }
 
@@ -185,6 +190,8 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
                     let bound = bound.ok_or_else(|| DecodeError::Malformed(format!("a merchant binding of unknown account {account}")))?;
                     bound.merchant = Some(sturmfest_core::vouchers::MerchantId(merchant));
                 }
+                let (payments, rest): (Vec<WirePayment>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
+                parts.payments = payments_from(payments);
                 rest
             } else {
                 rest
@@ -242,6 +249,8 @@ enum WireCommand {
     /// Appended last: older records keep their variant indices.
     Staff(WireStaffCommand),
     AmendEvent { event: u32, sale_opens_at: i64, sale_closes_at: i64, quotas: [Option<u32>; 3], prices: Vec<(u16, u16, i64)> },
+    /// Appended after `Staff`.
+    Payment(WirePaymentCommand),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -362,6 +371,7 @@ enum WireReply {
     Voucher(WireVoucherReply),
     Staff(WireStaffReply),
     EventAmended(u32),
+    Payment(WirePaymentReply),
 }
 
 // ----- conversions -----
@@ -447,6 +457,7 @@ impl From<&core::Envelope> for WireEnvelope {
                 quotas: amendment.quotas,
                 prices: amendment.prices.iter().map(|(c, t, p)| (c.0, t.0, p.0)).collect(),
             },
+            C::Payment(command) => WireCommand::Payment(payment_command_to(command)),
         };
         WireEnvelope {
             time_ms: e.time.0,
@@ -525,6 +536,7 @@ impl From<WireEnvelope> for core::Envelope {
                     prices: prices.into_iter().map(|(c, t, p)| (core::CategoryId(c), core::TariffId(t), core::Cents(p))).collect(),
                 },
             },
+            WireCommand::Payment(command) => C::Payment(payment_command_from(command)),
         };
         core::Envelope {
             time: core::TimeMs(w.time_ms),
@@ -715,6 +727,7 @@ fn reply_to(r: &core::Reply) -> WireReply {
         Voucher(reply) => WireReply::Voucher(voucher_reply_to(reply)),
         Staff(reply) => WireReply::Staff(staff_reply_to(reply)),
         EventAmended { event } => WireReply::EventAmended(event.0),
+        Payment(reply) => WireReply::Payment(payment_reply_to(reply)),
     }
 }
 
@@ -744,6 +757,7 @@ fn reply_from(w: WireReply) -> core::Reply {
         WireReply::Voucher(reply) => Voucher(voucher_reply_from(reply)),
         WireReply::Staff(reply) => Staff(staff_reply_from(reply)),
         WireReply::EventAmended(e) => EventAmended { event: core::EventId(e) },
+        WireReply::Payment(reply) => Payment(payment_reply_from(reply)),
     }
 }
 
@@ -918,6 +932,7 @@ impl From<WireParts> for core::TenantParts {
             ledger: ledger::Ledger::new().parts(),
             vouchers: vouchers::VoucherParts::default(),
             staff: staff::StaffParts::default(),
+            payments: Vec::new(),
         }
     }
 }

@@ -134,7 +134,22 @@ pub async fn open_with(data_dir: &Path, shard_config: ShardConfig, options: Node
         ));
         tenants.insert(
             config.slug.clone(),
-            TenantHandle { name: config.name.clone(), room, shard, credentials, shard_epoch: report.epoch, staff },
+            TenantHandle {
+                name: config.name.clone(),
+                room,
+                payments: Arc::new(crate::payments::PaymentServices::new(
+                    &config.slug,
+                    &credentials,
+                    options.outbox.clone().map(|outbox| crate::payments::ticket_mail::TicketMail {
+                        outbox,
+                        base_url: options.base_url.clone(),
+                    }),
+                )),
+                shard,
+                credentials,
+                shard_epoch: report.epoch,
+                staff,
+            },
         );
         reports.push((config.slug.clone(), report));
         writers.push(writer);

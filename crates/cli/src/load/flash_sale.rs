@@ -473,47 +473,59 @@ impl Worker {
         self.confirm(fan, &token, places, &mut rng).await;
     }
 
+    /// Buys the hold as an online fan does: starts a payment (a retry with the same
+    /// key must answer the same payment), then presses Pay at the test provider,
+    /// whose webhook makes the order before it answers.
     async fn confirm(&mut self, fan: u64, token: &str, places: Places, rng: &mut ChaCha8Rng) {
-        let path = format!("{}/holds/{token}/confirm", self.shared.base);
-        let body = json!({
-            "payment_ref": format!("pay-{}-{fan}", self.shared.run),
-            "buyer": {"name": format!("Fan {fan}"), "email": format!("fan-{fan}@example.org")},
-        });
+        let path = format!("{}/holds/{token}/payments", self.shared.base);
+        let body = json!({"buyer": {"name": format!("Fan {fan}"), "email": format!("fan-{fan}@example.org")}});
         let key = self.key();
         let Some(first) = self.call(Kind::Confirm, Method::POST, &path, Some(&key), Some(&body)).await else { return };
         if first.status != StatusCode::CREATED {
             self.tally.confirm_rejected += 1;
             return;
         }
-        let Some(order) = first.json() else {
-            self.violations.push(format!("confirm reply for fan-{fan} is not JSON"));
+        let Some(started) = first.json() else {
+            self.violations.push(format!("payment reply for fan-{fan} is not JSON"));
             return;
         };
-        let Some(order_id) = order.get("order_id").and_then(Value::as_u64) else {
-            self.violations.push(format!("confirm reply without numeric order_id: {order}"));
-            return;
-        };
-        self.tally.confirmed += 1;
-        self.tally.tickets_confirmed += places.count() as u64;
-        self.acked.push(AckedOrder { order_id, fan, places });
         if rng.random::<f64>() < self.shared.args.replay {
             self.tally.replays += 1;
             let Some(second) = self.call(Kind::Confirm, Method::POST, &path, Some(&key), Some(&body)).await else {
                 return;
             };
-            let same = second.status == first.status && second.json().as_ref() == Some(&order);
+            let same = second.status == first.status && second.json().as_ref() == Some(&started);
             if same {
                 self.tally.replays_identical += 1;
             } else {
                 self.violations.push(format!(
-                    "confirm replayed with key {key} answered {} {} after {} {}",
+                    "payment start replayed with key {key} answered {} {} after {} {}",
                     second.status,
                     String::from_utf8_lossy(&second.body),
                     first.status,
-                    order
+                    started
                 ));
             }
         }
+        let Some(session) = started.get("redirect_url").and_then(Value::as_str).and_then(crate::load::rush::test_session) else {
+            self.violations.push(format!("payment reply without a test-provider session: {started}"));
+            return;
+        };
+        let path = format!("{}/payments/test/{session}", self.shared.base);
+        let key = self.key();
+        let Some(paid) = self.call(Kind::Confirm, Method::POST, &path, Some(&key), Some(&json!({"action": "pay"}))).await else { return };
+        let order = paid.json().unwrap_or_default();
+        if paid.status != StatusCode::OK || order.get("state").and_then(Value::as_str) != Some("succeeded") {
+            self.tally.confirm_rejected += 1;
+            return;
+        }
+        let Some(order_id) = order.get("order_id").and_then(Value::as_u64) else {
+            self.violations.push(format!("succeeded payment without numeric order_id: {order}"));
+            return;
+        };
+        self.tally.confirmed += 1;
+        self.tally.tickets_confirmed += places.count() as u64;
+        self.acked.push(AckedOrder { order_id, fan, places });
     }
 
     /// Picks what to ask for; falls back to another mode when the preferred one

@@ -798,20 +798,41 @@ impl Worker {
             }
             return Shopped::Done;
         }
-        let path = format!("{}/holds/{token}/confirm", shared.base);
+        // An online buyer pays: start a payment for the hold, then press Pay at the
+        // test provider, whose webhook makes the order before it answers.
+        let path = format!("{}/holds/{token}/payments", shared.base);
         let body = json!({
-            "payment_ref": format!("rush-{}-{fan}", shared.run),
             "buyer": {"name": format!("Fan {fan}"), "email": format!("fan-{fan}@example.org")},
             "admission": admission,
         });
-        match self.checkout_call(Kind::Confirm, Method::POST, &path, Some(&body)).await {
-            Some(reply) if reply.status == StatusCode::CREATED => match reply.json().and_then(|v| v.get("order_id")?.as_u64()) {
-                Some(order_id) => {
-                    self.found.tally.confirmed += 1;
-                    self.found.tally.tickets_confirmed += u64::from(places.count());
-                    self.found.acked.push(AckedOrder { order_id, fan: u64::from(fan), places });
+        let session = match self.checkout_call(Kind::Confirm, Method::POST, &path, Some(&body)).await {
+            Some(reply) if reply.status == StatusCode::CREATED => {
+                match reply.json().and_then(|v| test_session(v.get("redirect_url")?.as_str()?)) {
+                    Some(session) => session,
+                    None => {
+                        self.found.violations.push(format!("fan {fan}: payment reply without a test-provider session"));
+                        return Shopped::Done;
+                    }
                 }
-                None => self.found.violations.push(format!("fan {fan}: confirm reply without order_id")),
+            }
+            _ => {
+                self.found.tally.confirm_rejected += 1;
+                return Shopped::Done;
+            }
+        };
+        let path = format!("{}/payments/test/{session}", shared.base);
+        let pay = json!({"action": "pay"});
+        match self.checkout_call(Kind::Confirm, Method::POST, &path, Some(&pay)).await {
+            Some(reply) if reply.status == StatusCode::OK => match reply.json() {
+                Some(v) if v.get("state").and_then(Value::as_str) == Some("succeeded") => match v.get("order_id").and_then(Value::as_u64) {
+                    Some(order_id) => {
+                        self.found.tally.confirmed += 1;
+                        self.found.tally.tickets_confirmed += u64::from(places.count());
+                        self.found.acked.push(AckedOrder { order_id, fan: u64::from(fan), places });
+                    }
+                    None => self.found.violations.push(format!("fan {fan}: succeeded payment without order_id")),
+                },
+                _ => self.found.tally.confirm_rejected += 1,
             },
             _ => self.found.tally.confirm_rejected += 1,
         }
@@ -822,6 +843,12 @@ impl Worker {
 enum Shopped {
     Done,
     TryAgain,
+}
+
+/// The session in a test-provider redirect URL: `/pay/test/{tenant}/{session}?lang=…`.
+pub(crate) fn test_session(redirect_url: &str) -> Option<String> {
+    let path = redirect_url.split('?').next()?;
+    path.starts_with("/pay/test/").then(|| path.rsplit('/').next().map(str::to_string)).flatten()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -163,7 +163,7 @@ fn a_clean_stop_writes_a_snapshot_that_the_restart_replays_from() {
         assert_eq!(status, 201, "{hold}");
         let hold_id = hold["hold_id"].as_u64().unwrap();
         let path = format!("/holds/{}/confirm", hold["hold"].as_str().unwrap());
-        let (status, order) = api.post(&path, &format!("pay-{n}"), &confirm_body(hold_id), Caller::Buyer).unwrap();
+        let (status, order) = api.post(&path, &format!("pay-{n}"), &confirm_body(hold_id), Caller::Admin).unwrap();
         assert_eq!(status, 201, "{order}");
         orders.push(order["order_id"].as_u64().unwrap());
     }
@@ -507,7 +507,7 @@ impl CrashRun {
             };
             let same_key = acked.confirm_key.as_deref() == Some(key.as_str());
             let (status, reply) =
-                api.post(&path, &key, &confirm_body(hold), Caller::Buyer).map_err(|e| e.to_string())?;
+                api.post(&path, &key, &confirm_body(hold), Caller::Admin).map_err(|e| e.to_string())?;
             if same_key {
                 self.stats.retries += 1;
             }
@@ -580,7 +580,7 @@ impl CrashRun {
     fn expect_single_order(&self, api: &Api, hold: u64, acked: &HoldAcked, order: u64) -> Result<(), String> {
         let path = format!("/holds/{}/confirm", acked.token);
         let (status, reply) =
-            api.post(&path, &format!("again-{hold}"), &confirm_body(hold), Caller::Buyer).map_err(|e| e.to_string())?;
+            api.post(&path, &format!("again-{hold}"), &confirm_body(hold), Caller::Admin).map_err(|e| e.to_string())?;
         if status == 409 && reply["code"] == "hold_already_confirmed" && reply["order_id"].as_u64() == Some(order) {
             Ok(())
         } else {
@@ -652,7 +652,7 @@ impl Client {
             let key = format!("confirm-{}-{n}", self.tag);
             let path = format!("/holds/{token}/confirm");
             self.model.lock().unwrap().holds.get_mut(&hold).expect("just added").confirm_key = Some(key.clone());
-            let Ok((status, reply)) = self.api.post(&path, &key, &confirm_body(hold), Caller::Buyer) else {
+            let Ok((status, reply)) = self.api.post(&path, &key, &confirm_body(hold), Caller::Admin) else {
                 return self.cut();
             };
             match (status, reply["order_id"].as_u64()) {

@@ -8,11 +8,14 @@
 //! merchants, devices and cards on top of it with a scenario and a reference model;
 //! `offline` tests offline redemption (allowances, syncs, risk) with worked examples
 //! and a model, crashing and recovering the tenant at random points.
+//! `payments` walks online payments through success, decline, late and duplicate
+//! webhooks and refunds, and throws random interleavings of them at a tiny venue.
 
 mod amend;
 mod cards;
 mod ledger;
 mod offline;
+mod payments;
 mod props;
 mod queue;
 mod rooms;

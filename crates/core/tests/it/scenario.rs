@@ -341,6 +341,7 @@ impl Runner {
             Reply::Room { reply, .. } => format!("room {reply:?}"),
             Reply::Staff(reply) => format!("staff {reply:?}"),
             Reply::EventAmended { event } => format!("amended event {event}"),
+            Reply::Payment(reply) => format!("payment {reply:?}"),
             Reply::Ledger(reply) => format!("ledger {reply:?}"),
             Reply::Voucher(reply) => format!("voucher {reply:?}"),
             Reply::Confirmed { order, total } => {

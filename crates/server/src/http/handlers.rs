@@ -371,6 +371,20 @@ pub async fn confirm_hold(
     body: JsonBody<ConfirmIn>,
 ) -> ApiResult {
     let handle = tenant(&state, &slug)?;
+    // An online sale becomes an order only through a payment the provider reported
+    // as succeeded (`POST /holds/{hold}/payments`); the counter confirms what it
+    // was paid in cash or by card with its terminal token.
+    match &bearer.0 {
+        Some(auth) if handle.credentials.terminal_matches(auth) => {}
+        _ => {
+            return Err(Problem::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment_required",
+                "Payment required",
+                "a hold is bought through a payment: POST /holds/{hold}/payments",
+            ));
+        }
+    }
     let hold = open_hold(handle, &token, &bearer)?;
     let input = body.value;
     let started = std::time::Instant::now();
@@ -410,7 +424,7 @@ fn record_checkout(handle: &TenantHandle, started: std::time::Instant, outcome: 
 /// confirmation is answered, so the fan's next status sees it, but not waited for:
 /// a second group commit would double the confirmation's latency. Best effort —
 /// the window would run out by itself.
-fn finish_checkout(handle: &TenantHandle, admission: &str) {
+pub(crate) fn finish_checkout(handle: &TenantHandle, admission: &str) {
     let verifier = handle.credentials.keyring.verifier();
     let Ok(body) = verifier.verify(crate::credentials::Kind::Admission, admission) else { return };
     let Ok(body) = <[u8; crate::waiting::admission_body_bytes]>::try_from(body) else { return };
@@ -547,9 +561,24 @@ pub async fn refund_order(
     let handle = admin(&state, &slug, &bearer)?;
     let order = open_order(handle, &token, &bearer)?;
     let input = body.value;
-    let command = core::Command::Refund { order, amount: core::Cents(input.amount_cents), reference: input.reference };
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), command).await?;
-    let core::Reply::Refunded { order, amount } = reply else { return Err(unexpected(&reply)) };
+    let amount = core::Cents(input.amount_cents);
+    let paid_online = handle
+        .shard
+        .read(move |t| t.order(order).is_some_and(|o| o.payment.starts_with("test:") || o.payment.starts_with("stripe:")))
+        .await?;
+    let (order, amount) = if paid_online {
+        // Through the provider first (keyed, so a retry pays out once), then recorded.
+        let provider_key = format!("{}:{}", admin_scope(&bearer), key.0);
+        let idempotency = idem(&admin_scope(&bearer), &key, body.fingerprint);
+        crate::payments::refund_order(handle, order, amount, Some(input.reference), &provider_key, idempotency)
+            .await
+            .map_err(crate::http::payments::problem_of)?
+    } else {
+        let command = core::Command::Refund { order, amount, reference: input.reference };
+        let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), command).await?;
+        let core::Reply::Refunded { order, amount } = reply else { return Err(unexpected(&reply)) };
+        (order, amount)
+    };
     Ok(json(StatusCode::CREATED, &RefundedOut { order_id: order.0, amount_cents: amount.0, amount: euros(amount) }))
 }
 

@@ -4,6 +4,7 @@
 pub mod dto;
 pub mod extract;
 pub mod handlers;
+pub mod payments;
 pub mod problem;
 pub mod room;
 pub mod staff;
@@ -47,6 +48,8 @@ pub struct TenantHandle {
     pub shard_epoch: u64,
     /// Staff logins: session settings and login rate limits (`staff.rs`).
     pub staff: Arc<crate::staff::StaffServices>,
+    /// Payments: the tenant's provider and its webhook secret (`payments/`).
+    pub payments: Arc<crate::payments::PaymentServices>,
 }
 
 #[derive(Clone)]
@@ -124,6 +127,8 @@ pub fn app(state: AppState) -> Router {
     .route("/healthz", get(healthz))
     // Offline voucher redemption (devices, pairing, exposure): `http/vouchers_device.rs`.
     .merge(vouchers_device::routes())
+    // Payments (checkout): start, status, provider webhooks.
+    .merge(payments::routes())
     .merge(crate::web::pages())
     .fallback(|| async { Problem::not_found("not_found", "no such path") })
     .method_not_allowed_fallback(|| async {

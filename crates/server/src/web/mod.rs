@@ -6,6 +6,7 @@
 pub mod assets;
 pub mod boxoffice;
 pub mod card;
+pub mod checkout;
 pub mod format;
 pub mod i18n;
 pub mod office;
@@ -53,6 +54,8 @@ pub fn pages() -> Router<AppState> {
         .route("/{tenant}/office/orders/{order}/cancel", axum::routing::post(office::cancel_submit))
         // Voucher card holder's balance page.
         .route("/{tenant}/card", get(card::card_page).post(card::card_submit))
+        // Checkout: the test provider's page and the payment confirmation page.
+        .merge(checkout::routes())
 }
 
 #[derive(Deserialize)]

@@ -33,6 +33,12 @@ pub struct ShopTexts {
     pub time_left: &'static str,
     pub release: &'static str,
     pub checkout_note: &'static str,
+    pub buyer_name: &'static str,
+    pub buyer_email: &'static str,
+    pub pay_button: &'static str,
+    pub name_missing: &'static str,
+    pub email_invalid: &'static str,
+    pub paying: &'static str,
     pub noscript: &'static str,
     pub queue_button: &'static str,
     // Texts the script shows.
@@ -79,7 +85,13 @@ pub static DE: ShopTexts = ShopTexts {
     total: "Summe",
     time_left: "Reserviert noch",
     release: "Reservierung freigeben",
-    checkout_note: "Die Bezahlung wird gerade gebaut. Bis dahin verfällt die Reservierung nach Ablauf der Zeit von selbst, oder Sie geben sie frei.",
+    checkout_note: "Sie bezahlen auf der Seite des Zahlungsanbieters. Bis zum Ende der Zeit bleiben die Plätze für Sie reserviert.",
+    buyer_name: "Name",
+    buyer_email: "E-Mail-Adresse",
+    pay_button: "Bezahlen",
+    name_missing: "Bitte geben Sie Ihren Namen ein.",
+    email_invalid: "Bitte geben Sie eine gültige E-Mail-Adresse ein, z. B. name@beispiel.de.",
+    paying: "Weiter zum Zahlungsanbieter …",
     noscript: "Für die Platzwahl wird JavaScript benötigt.",
     queue_button: "Zum Warteraum",
     seat_label: "Block {block}, Reihe {row}, Platz {seat}",
@@ -118,6 +130,9 @@ pub static DE: ShopTexts = ShopTexts {
         ("admission_required", "Dieser Verkauf läuft über den Warteraum: Bitte stellen Sie sich zuerst an."),
         ("admission_invalid", "Ihre Einlasszeit ist abgelaufen oder ungültig. Bitte zurück in den Warteraum."),
         ("not_admitted", "Ihre Einlasszeit ist abgelaufen. Bitte zurück in den Warteraum."),
+        ("hold_ended", "Die Reservierung ist abgelaufen; bitte wählen Sie Ihre Plätze neu."),
+        ("buyer_email_invalid", "Bitte geben Sie eine gültige E-Mail-Adresse ein, z. B. name@beispiel.de."),
+        ("buyer_name_invalid", "Bitte geben Sie Ihren Namen ein."),
     ],
 };
 
@@ -142,7 +157,13 @@ pub static EN: ShopTexts = ShopTexts {
     total: "Total",
     time_left: "Held for",
     release: "Release the hold",
-    checkout_note: "Payment is being built. Until then the hold runs out by itself when the time is up, or you release it.",
+    checkout_note: "You pay on the payment provider's page. The seats stay held for you until the time is up.",
+    buyer_name: "Name",
+    buyer_email: "E-mail address",
+    pay_button: "Pay",
+    name_missing: "Please enter your name.",
+    email_invalid: "Please enter a valid e-mail address, e.g. name@example.org.",
+    paying: "On to the payment provider …",
     noscript: "Choosing seats needs JavaScript.",
     queue_button: "To the waiting room",
     seat_label: "Block {block}, row {row}, seat {seat}",
@@ -181,6 +202,9 @@ pub static EN: ShopTexts = ShopTexts {
         ("admission_required", "This sale runs through the waiting room: please queue first."),
         ("admission_invalid", "Your admission has run out or is not valid. Please go back to the waiting room."),
         ("not_admitted", "Your admission has run out. Please go back to the waiting room."),
+        ("hold_ended", "Your hold has ended; please choose your seats again."),
+        ("buyer_email_invalid", "Please enter a valid e-mail address, e.g. name@example.org."),
+        ("buyer_name_invalid", "Please enter your name."),
     ],
 };
 
@@ -239,7 +263,7 @@ pub fn shop(slug: &str, event: &core::Event, venue: &core::Venue, has_room: bool
     put!(
         map_keys, seat_label, state_free, state_held, state_sold, state_not_for_sale, state_selected, selected_n,
         selected_none, too_many_seats, held, held_until, hold_expired, released, queue_first, busy, offline, error,
-        time_suffix,
+        time_suffix, name_missing, email_invalid, paying,
     );
     let problems: serde_json::Map<String, serde_json::Value> = t.problems.iter().map(|(code, text)| ((*code).to_string(), (*text).into())).collect();
     texts.insert("problems".into(), problems.into());

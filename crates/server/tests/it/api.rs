@@ -288,8 +288,10 @@ async fn hold(n: &Node, slug: &str, event: u64, body: Value) -> Reply {
     check(&n.app, post(at(slug, &format!("/events/{event}/holds")), body)).await
 }
 
+/// Sells a hold the way staff do (the organizer's token also opens the terminal
+/// path); online buyers pay through a provider instead (`payments.rs`).
 async fn confirm(n: &Node, slug: &str, hold_token: &str) -> Reply {
-    check(&n.app, post(at(slug, &format!("/holds/{hold_token}/confirm")), payment())).await
+    check(&n.app, post(at(slug, &format!("/holds/{hold_token}/confirm")), payment()).bearer(n.token(slug))).await
 }
 
 async fn availability(n: &Node, slug: &str, event: u64) -> Value {
@@ -1013,12 +1015,16 @@ async fn forged_and_foreign_hold_and_order_tokens_open_nothing() {
         stock.club_order.clone(),
     ];
     for token in &forged_holds {
+        // The public confirm sells nothing at all; the payment start knows no such hold.
         let confirmed = check(&n.app, post(at("club", &format!("/holds/{token}/confirm")), payment())).await;
-        expect_problem(&confirmed, 404, "unknown_hold");
+        expect_problem(&confirmed, 402, "payment_required");
+        let buyer = json!({"buyer": {"name": "Erika", "email": "erika@example.org"}});
+        let paid = check(&n.app, post(at("club", &format!("/holds/{token}/payments")), buyer)).await;
+        expect_problem(&paid, 404, "unknown_hold");
         expect_problem(&check(&n.app, delete(at("club", &format!("/holds/{token}")))).await, 404, "unknown_hold");
         // A rival's admin token does not turn a plain id into a club hold either.
         let with_rival_admin = post(at("club", &format!("/holds/{token}/confirm")), payment()).bearer(&n.rival);
-        expect_problem(&check(&n.app, with_rival_admin).await, 404, "unknown_hold");
+        expect_problem(&check(&n.app, with_rival_admin).await, 402, "payment_required");
     }
 
     let (order_id, order_tag) = stock.club_order.split_once('.').unwrap();
@@ -1125,14 +1131,14 @@ async fn a_retried_confirm_release_or_admin_call_replays_the_same_reply() {
     open_event(&n, "club", "Derby", 50).await;
     let held = hold(&n, "club", 0, seats_hold("fan-1", &[1, 2])).await.json;
     let confirm_path = at("club", &format!("/holds/{}/confirm", held["hold"].as_str().unwrap()));
-    let first = check(&n.app, post(&confirm_path, payment()).key("pay-1")).await;
+    let first = check(&n.app, post(&confirm_path, payment()).bearer(&n.counter).key("pay-1")).await;
     expect_status(&first, 201);
-    let again = check(&n.app, post(&confirm_path, payment()).key("pay-1")).await;
+    let again = check(&n.app, post(&confirm_path, payment()).bearer(&n.counter).key("pay-1")).await;
     assert_eq!((again.status, &again.json), (first.status, &first.json), "the retry returns the same order");
     let list = orders(&n, "club", 0).await;
     assert_eq!(list["orders"].as_array().unwrap().len(), 1, "one order, not two");
     // A new key for the same hold learns that it was confirmed already.
-    let late = check(&n.app, post(&confirm_path, payment()).key("pay-2")).await;
+    let late = check(&n.app, post(&confirm_path, payment()).bearer(&n.counter).key("pay-2")).await;
     expect_problem(&late, 409, "hold_already_confirmed");
     assert_eq!(late.json["order_id"], first.json["order_id"]);
 
@@ -1182,7 +1188,7 @@ async fn a_paused_sale_rejects_holds_and_confirms_with_its_message_and_keeps_exi
     assert_eq!(refused.json["message"], message);
     assert_eq!(refused.json["resume_at"], "2099-01-01T11:00:00Z");
     let confirm_path = at("club", &format!("/holds/{kept_token}/confirm"));
-    let refused = check(&n.app, post(&confirm_path, payment()).key("pay-kept")).await;
+    let refused = check(&n.app, post(&confirm_path, payment()).bearer(&n.counter).key("pay-kept")).await;
     expect_problem(&refused, 409, "sale_paused");
     assert_eq!(refused.json["message"], message);
     expect_unchanged(&before, &world(&n).await);
@@ -1192,7 +1198,7 @@ async fn a_paused_sale_rejects_holds_and_confirms_with_its_message_and_keeps_exi
     assert_eq!(resumed.json["status"], "open");
     assert_eq!(resumed.json["message"], Value::Null);
     // The refused confirm was not remembered: the same key now goes through.
-    let confirmed = check(&n.app, post(&confirm_path, payment()).key("pay-kept")).await;
+    let confirmed = check(&n.app, post(&confirm_path, payment()).bearer(&n.counter).key("pay-kept")).await;
     expect_status(&confirmed, 201);
     expect_money(&confirmed.json, "total", 5800);
     let after = availability(&n, "club", 0).await;
@@ -1415,7 +1421,7 @@ async fn after_a_restart_every_order_and_the_availability_are_as_before() {
     let stock = stocked(&n).await;
     let extra = hold(&n, "club", 0, standing_hold("fan-7", 4)).await.json;
     let confirm_path = at("club", &format!("/holds/{}/confirm", extra["hold"].as_str().unwrap()));
-    let order = check(&n.app, post(&confirm_path, payment()).key("pay-before-restart")).await;
+    let order = check(&n.app, post(&confirm_path, payment()).bearer(&n.counter).key("pay-before-restart")).await;
     expect_status(&order, 201);
     let order = order.json;
     let order_token = order["order"].as_str().unwrap().to_string();
@@ -1451,7 +1457,7 @@ async fn after_a_restart_every_order_and_the_availability_are_as_before() {
         "order tokens still open"
     );
     // Remembered replies survive too: the retried confirm is the same order.
-    let replay = check(&n.app, post(&confirm_path, payment()).key("pay-before-restart")).await;
+    let replay = check(&n.app, post(&confirm_path, payment()).bearer(&n.counter).key("pay-before-restart")).await;
     assert_eq!((replay.status, &replay.json), (StatusCode::CREATED, &order), "idempotency survives a restart");
 
     // The live holds survived too and can still be completed; new ids do not reuse old ones.

@@ -56,7 +56,7 @@ const chromium_flags: &[&str] = &[
 ];
 /// How long the page may take to show a state the server is already in: the
 /// longest poll interval (4 s) plus the driver's tick and some slack.
-const page_wait: Duration = Duration::from_secs(15);
+pub(crate) const page_wait: Duration = Duration::from_secs(15);
 
 pub(crate) fn tools_available() -> bool {
     let runs = |tool: &str| Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
@@ -286,10 +286,8 @@ async fn a_fan_queues_on_a_phone_through_the_pre_queue_the_brake_and_the_sell_ou
                 let hold = json!({"customer": format!("fan-{fan}"), "tariff": 0, "selection": {"type": "standing", "area": 0, "quantity": 1}, "admission": admission});
                 let held = check(&router, post(at("club", &format!("/events/{event}/holds")), hold)).await;
                 expect_status(&held, 201);
-                let mut pay = payment();
-                pay["admission"] = json!(admission);
                 let hold_token = held.json["hold"].as_str().unwrap();
-                expect_status(&check(&router, post(at("club", &format!("/holds/{hold_token}/confirm")), pay)).await, 201);
+                expect_status(&crate::payments::pay_with(&router, "club", hold_token, Some(admission)).await, 201);
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -326,7 +324,7 @@ async fn a_fan_queues_on_a_phone_through_the_pre_queue_the_brake_and_the_sell_ou
         let held = check(&router, post(at("club", &format!("/events/{event}/holds")), counter).bearer(&admin)).await;
         expect_status(&held, 201);
         let hold_token = held.json["hold"].as_str().unwrap();
-        expect_status(&check(&router, post(at("club", &format!("/holds/{hold_token}/confirm")), payment())).await, 201);
+        expect_status(&check(&router, post(at("club", &format!("/holds/{hold_token}/confirm")), payment()).bearer(&admin)).await, 201);
     }
     until_text(&client, "#phase", |t| t.starts_with("Ausverkauft")).await;
     assert!(!visible(&client, "#admitted").await, "no way to the shop once sold out");
@@ -479,7 +477,7 @@ async fn a_fan_chooses_seats_on_the_map_and_best_available_on_a_phone() {
     let counter = json!({"customer": "kasse-1", "tariff": 0, "channel": "box_office", "selection": {"type": "seats", "seats": [second + 5]}});
     let held = check(&router, post(at("club", &format!("/events/{event}/holds")), counter).bearer(&admin)).await;
     expect_status(&held, 201);
-    let sold = check(&router, post(at("club", &format!("/holds/{}/confirm", held.json["hold"].as_str().unwrap())), payment())).await;
+    let sold = check(&router, post(at("club", &format!("/holds/{}/confirm", held.json["hold"].as_str().unwrap())), payment()).bearer(&admin)).await;
     expect_status(&sold, 201);
     let css = format!("#seat-map circle[data-seat=\"{}\"]", second + 5);
     let deadline = Instant::now() + page_wait;

@@ -6,12 +6,15 @@
 //! and the waiting page in headless Chromium (`browser`), signed tickets with their
 //! QR codes and PDFs (read back with poppler), and the deterministic simulator of
 //! the commit path, and staff logins with their sessions, CSRF tokens and roles
-//! (`staff`), and the voucher office's API through a whole day (`vouchers_api`), and a merchant
-//! device redeeming while the node is stopped and syncing once (`vouchers_offline`).
+//! (`staff`), and the voucher office's API through a whole day (`vouchers_api`), a merchant
+//! device redeeming while the node is stopped and syncing once (`vouchers_offline`),
+//! payments through the test provider with signed webhooks and the ticket e-mail
+//! (`payments`), and the checkout in Chromium (`checkout_browser`).
 
 mod api;
 mod boxoffice;
 mod browser;
+mod checkout_browser;
 mod committer;
 mod credentials;
 mod draw;
@@ -20,6 +23,7 @@ mod mail;
 mod office;
 mod office_browser;
 mod pages;
+mod payments;
 mod pow;
 mod ratelimit;
 mod room;

@@ -241,9 +241,7 @@ async fn the_brake_keeps_every_place_and_sold_out_reaches_everyone_in_line() {
     let hold = json!({"customer": "fan", "tariff": 0, "selection": {"type": "standing", "area": 0, "quantity": 2}, "admission": admission});
     let held = check(&n.app, post(at("club", &format!("/events/{event}/holds")), hold)).await;
     expect_status(&held, 201);
-    let mut pay = payment();
-    pay["admission"] = json!(admission);
-    let bought = check(&n.app, post(at("club", &format!("/holds/{}/confirm", held.json["hold"].as_str().unwrap())), pay)).await;
+    let bought = crate::payments::pay_with(&n.app, "club", held.json["hold"].as_str().unwrap(), Some(&admission)).await;
     expect_status(&bought, 201);
     assert_eq!(status(&n, event, &admitted).await.json["place"], "done");
 
@@ -252,7 +250,7 @@ async fn the_brake_keeps_every_place_and_sold_out_reaches_everyone_in_line() {
         let counter = json!({"customer": "kasse-1", "tariff": 0, "channel": "box_office", "selection": {"type": "seats", "seats": seats}});
         let at_counter = check(&n.app, post(at("club", &format!("/events/{event}/holds")), counter).bearer(&n.club)).await;
         expect_status(&at_counter, 201);
-        let sold = check(&n.app, post(at("club", &format!("/holds/{}/confirm", at_counter.json["hold"].as_str().unwrap())), payment())).await;
+        let sold = check(&n.app, post(at("club", &format!("/holds/{}/confirm", at_counter.json["hold"].as_str().unwrap())), payment()).bearer(&n.club)).await;
         expect_status(&sold, 201);
     }
     for token in &tokens {

@@ -471,6 +471,7 @@ impl Auditor {
             Command::Staff(_) => ensure!(false, "the workload sends no staff commands"),
             // Amendments are checked by the core scenario test and the office's HTTP tests.
             Command::AmendEvent { .. } => ensure!(false, "the workload sends no amendments"),
+            Command::Payment(_) => ensure!(false, "the workload sends no payment commands"),
         }
         if let (Some(idem), Ok(reply)) = (envelope.idempotency, outcome) {
             self.remembered.insert(idem.key, (idem.fingerprint, reply.clone()));

@@ -312,7 +312,7 @@ fn the_same_order_gives_the_same_pdf_bytes() {
 
 // ----- the PDF, read back with poppler -----
 
-fn poppler_available() -> bool {
+pub(crate) fn poppler_available() -> bool {
     let present = ["pdftotext", "pdffonts", "pdftoppm"].iter().all(|tool| Command::new(tool).arg("-v").output().is_ok());
     if !present {
         assert!(std::env::var_os("CI").is_none(), "CI must install poppler-utils (see .ci/run); the PDF tests cannot run");
@@ -466,7 +466,7 @@ fn words_right_edge_pt(pdf: &[u8]) -> f32 {
 
 /// Renders every page to grey pixels with `pdftoppm` and decodes the one QR code
 /// on each with `rqrr`, as a gate's camera would.
-fn decode_qr_pages(pdf: &[u8]) -> Vec<String> {
+pub(crate) fn decode_qr_pages(pdf: &[u8]) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tickets.pdf");
     std::fs::write(&path, pdf).unwrap();

@@ -1,0 +1,204 @@
+//! Payment providers at the edge of the node. A public (online) sale becomes an
+//! order only when a provider's verified webhook says the money is taken; the core
+//! (`sturmfest_core::payments`) decides what that success buys. This module holds
+//! what the core must not: provider sessions, webhook signatures, refunds through
+//! the provider, and the per-tenant settings. It knows no HTTP types: the handlers
+//! in `http/payments.rs` and the pages in `web/checkout.rs` call it.
+//!
+//! Providers: `test_provider` (built in: its own hosted page on the node, webhooks
+//! signed like Stripe's). The Stripe Checkout adapter is not built yet.
+
+pub mod signature;
+pub mod test_provider;
+pub mod ticket_mail;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use sturmfest_core as core;
+use sturmfest_core::payments::{PaymentFailure, PaymentState, ProviderKind};
+
+use crate::http::TenantHandle;
+use crate::runtime::ShardError;
+use crate::tenants::Credentials;
+
+/// Remembered waiting-room admissions (session → admission text), so a webhook can
+/// hand the fan's checkout slot to the next in line. Bounded; best effort like the
+/// room's own `Finish`.
+pub const admissions_remembered_max: usize = 100_000;
+
+/// A provider's verdict on one session, parsed from a verified webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Succeeded { session: String },
+    Failed { session: String, failure: PaymentFailure },
+}
+
+impl Verdict {
+    pub fn command(&self, provider: ProviderKind) -> core::Command {
+        use sturmfest_core::payments::PaymentCommand as P;
+        core::Command::Payment(match self {
+            Verdict::Succeeded { session } => P::Succeeded { provider, session: session.clone() },
+            Verdict::Failed { session, failure } => P::Failed { provider, session: session.clone(), failure: *failure },
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("signature: {0}")]
+    Signature(#[from] signature::SignatureError),
+    #[error("the webhook body is not an event this endpoint understands")]
+    Body,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    #[error("the payment was refused: {}", .0.code())]
+    Rejected(core::Rejection),
+    #[error("the store: {0}")]
+    Shard(#[from] ShardError),
+    #[error("the provider failed: {0}")]
+    Provider(String),
+    #[error("{0}")]
+    Refused(&'static str),
+}
+
+/// A tenant's payment settings and the provider state the node keeps.
+pub struct PaymentServices {
+    /// The provider new checkouts use.
+    pub kind: ProviderKind,
+    pub test: test_provider::TestProvider,
+    admissions: Mutex<HashMap<String, String>>,
+    /// The tenant's slug, for links in ticket e-mails.
+    slug: String,
+    /// Where ticket e-mails go; none without a mail relay.
+    mail: Option<ticket_mail::TicketMail>,
+    /// The page language each session was started from (session → language).
+    langs: Mutex<HashMap<String, crate::web::i18n::Lang>>,
+    /// Orders whose ticket e-mail this node has sent, so a duplicate webhook sends
+    /// none. In memory: a duplicate after a restart mails the tickets again.
+    mailed: Mutex<HashSet<u64>>,
+}
+
+impl PaymentServices {
+    pub fn new(slug: &str, credentials: &Credentials, mail: Option<ticket_mail::TicketMail>) -> PaymentServices {
+        let secret = credentials.keyed_digest(b"payments-test-webhook\0", b"");
+        PaymentServices {
+            kind: ProviderKind::Test,
+            test: test_provider::TestProvider::new(secret),
+            admissions: Mutex::new(HashMap::new()),
+            slug: slug.to_string(),
+            mail,
+            langs: Mutex::new(HashMap::new()),
+            mailed: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn remember_lang(&self, session: &str, lang: crate::web::i18n::Lang) {
+        let mut map = self.langs.lock().expect("not poisoned");
+        if map.len() < admissions_remembered_max {
+            map.insert(session.to_string(), lang);
+        }
+    }
+
+    /// Sends the ticket e-mail for a new order once, from a task of its own.
+    fn mail_tickets(&self, handle: &TenantHandle, order: core::OrderId, session: &str) {
+        let Some(mail) = &self.mail else { return };
+        if !self.mailed.lock().expect("not poisoned").insert(order.0) {
+            return;
+        }
+        let lang = self.langs.lock().expect("not poisoned").remove(session).unwrap_or(crate::web::i18n::Lang::De);
+        tokio::spawn(ticket_mail::send_tickets(handle.clone(), self.slug.clone(), mail.clone(), order, lang));
+    }
+
+    pub fn remember_admission(&self, session: &str, admission: String) {
+        let mut map = self.admissions.lock().expect("not poisoned");
+        if map.len() < admissions_remembered_max {
+            map.insert(session.to_string(), admission);
+        }
+    }
+
+    pub fn take_admission(&self, session: &str) -> Option<String> {
+        self.admissions.lock().expect("not poisoned").remove(session)
+    }
+
+    /// A fresh provider session for `amount`: its reference.
+    pub fn start(&self, amount: core::Cents) -> Result<String, PaymentError> {
+        match self.kind {
+            ProviderKind::Test => Ok(self.test.start(amount)),
+            ProviderKind::Stripe => Err(PaymentError::Provider("the Stripe adapter is not built".into())),
+        }
+    }
+}
+
+/// Applies a verified verdict: the core decides, and money owed back (the places
+/// were gone) is refunded through the provider and recorded. Returns the state the
+/// payment is in afterwards.
+pub async fn settle(handle: &TenantHandle, provider: ProviderKind, verdict: &Verdict) -> Result<PaymentState, PaymentError> {
+    let reply = handle.shard.execute(None, verdict.command(provider)).await?.map_err(PaymentError::Rejected)?;
+    let core::Reply::Payment(reply) = reply else { return Err(PaymentError::Refused("unexpected reply")) };
+    match &reply.state {
+        PaymentState::Succeeded { order } => {
+            if let Verdict::Succeeded { session } = verdict {
+                if let Some(admission) = handle.payments.take_admission(session) {
+                    crate::http::handlers::finish_checkout(handle, &admission);
+                }
+                // The order is durable: the reply came after its batch was committed.
+                handle.payments.mail_tickets(handle, *order, session);
+            }
+            Ok(reply.state)
+        }
+        PaymentState::RefundDue => refund_due(handle, reply.payment).await,
+        _ => Ok(reply.state),
+    }
+}
+
+/// Gives back a payment the core recorded as owed, and records the provider's refund.
+pub async fn refund_due(handle: &TenantHandle, payment: core::payments::PaymentId) -> Result<PaymentState, PaymentError> {
+    let found = handle.shard.read(move |t| t.payment(payment).map(|p| (p.provider, p.session.clone(), p.amount))).await?;
+    let (provider, session, amount) = found.ok_or(PaymentError::Refused("unknown payment"))?;
+    let key = format!("refund-due:{}", payment.0);
+    let reference = match provider {
+        ProviderKind::Test => handle.payments.test.refund(&session, amount, &key),
+        ProviderKind::Stripe => return Err(PaymentError::Provider("the Stripe adapter is not built".into())),
+    };
+    let command = core::payments::PaymentCommand::Refunded { payment, reference };
+    let reply = handle.shard.execute(None, core::Command::Payment(command)).await?.map_err(PaymentError::Rejected)?;
+    let core::Reply::Payment(reply) = reply else { return Err(PaymentError::Refused("unexpected reply")) };
+    Ok(reply.state)
+}
+
+/// Refunds `amount` of an order: through the provider that took the money when the
+/// order was paid online, then recorded in the core. Orders paid at the counter are
+/// recorded only (the cash or card terminal gives the money back). The provider
+/// call carries `key`, so a retried refund is not paid out twice.
+pub async fn refund_order(
+    handle: &TenantHandle,
+    order: core::OrderId,
+    amount: core::Cents,
+    reference: Option<String>,
+    key: &str,
+    idempotency: Option<core::Idempotency>,
+) -> Result<(core::OrderId, core::Cents), PaymentError> {
+    let found = handle.shard.read(move |t| t.order(order).map(|o| (o.payment.clone(), o.paid().0 - o.refunded().0))).await?;
+    let (payment, left) = found.ok_or(PaymentError::Rejected(core::Rejection::UnknownOrder))?;
+    // Checked before the provider moves money; the core checks again when recording.
+    if amount.0 <= 0 {
+        return Err(PaymentError::Rejected(core::Rejection::InvalidRequest { reason: "refund needs a positive amount and a reference" }));
+    }
+    if amount.0 > left {
+        return Err(PaymentError::Rejected(core::Rejection::RefundExceedsPaid));
+    }
+    let provider_reference = match payment.split_once(':') {
+        Some(("test", session)) => Some(handle.payments.test.refund(session, amount, key)),
+        Some(("stripe", _)) => return Err(PaymentError::Provider("the Stripe adapter is not built".into())),
+        _ => None,
+    };
+    let reference = provider_reference.or(reference).ok_or(PaymentError::Refused("a counter refund needs a reference"))?;
+    let command = core::Command::Refund { order, amount, reference };
+    match handle.shard.execute(idempotency, command).await?.map_err(PaymentError::Rejected)? {
+        core::Reply::Refunded { order, amount } => Ok((order, amount)),
+        _ => Err(PaymentError::Refused("unexpected reply")),
+    }
+}
