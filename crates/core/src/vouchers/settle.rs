@@ -76,6 +76,20 @@ pub enum PeriodItem<'a> {
     Redemption(&'a Redemption),
     /// The redemption's reversal counts in this settlement.
     Reversal(&'a Redemption),
+    /// An offline redemption synced in the period: what the card and the device's
+    /// allowance paid into the payable (never the unpaid rest). It counts by its sync
+    /// time, because that is when the payable was credited.
+    Offline(&'a super::OfflineRecord),
+}
+
+impl PeriodItem<'_> {
+    /// What an offline record paid the merchant: the card's part plus the allowance's.
+    pub fn offline_paid(record: &super::OfflineRecord) -> Cents {
+        match record.outcome {
+            super::OfflineOutcome::Booked { card_part, risk_part, .. } => card_part.plus(risk_part),
+            super::OfflineOutcome::Refused(_) => Cents::ZERO,
+        }
+    }
 }
 
 /// The period's redemptions and reversals, as a statement adds them up.
@@ -121,6 +135,10 @@ impl Vouchers {
                     sums.reversed = sums.reversed.plus(r.amount);
                     sums.reversals += 1;
                 }
+                PeriodItem::Offline(record) => {
+                    sums.redeemed = sums.redeemed.plus(PeriodItem::offline_paid(record));
+                    sums.redemptions += 1;
+                }
             }
             sums
         })
@@ -145,6 +163,17 @@ impl Vouchers {
                 r.reversal.filter(|v| v.transfer < watermark && (r.at >= from || previous.is_some_and(|p| v.transfer >= p)));
             redeemed.into_iter().chain(reversed.map(|_| PeriodItem::Reversal(r)))
         })
+        .chain(
+            self.offline_redemptions()
+                .filter(move |r| {
+                    r.merchant == merchant
+                        && from <= r.synced_at
+                        && r.synced_at < until
+                        && PeriodItem::offline_paid(r).0 > 0
+                        && self.card(r.redemption.card).is_some_and(|c| c.programme == programme)
+                })
+                .map(PeriodItem::Offline),
+        )
     }
 
     /// A settlement's sums as they were counted, recomputed from the redemptions.

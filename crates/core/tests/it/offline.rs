@@ -660,3 +660,61 @@ fn the_random_offline_workload_reaches_the_cases_that_matter() {
     let missing: Vec<&str> = wanted.iter().copied().filter(|c| !seen.contains(c)).collect();
     assert!(missing.is_empty(), "the workload never reached {missing:?}");
 }
+
+/// A settlement pays the shop what the sync put on its payable: the card's part and
+/// the allowance's part of every synced offline redemption, counted by sync time, so
+/// after settling the payable is empty and a later sync falls into the next period.
+#[test]
+fn a_settlement_pays_out_synced_offline_redemptions_and_empties_the_payable() {
+    let mut w = World::new();
+    setup(&mut w);
+    let start = TimeMs(START);
+    w.voucher(VoucherCommand::GrantAllowance {
+        device: DeviceId(1),
+        programme: ProgrammeId(1),
+        amount: Cents(3_000),
+        expires_at: TimeMs(w.now + 8 * HOUR),
+    })
+    .unwrap();
+    let t_offline = w.now + HOUR;
+    w.now += 2 * HOUR;
+    // Card 1 (50.00) is spent online first, then offline beyond what it has left.
+    let online = w.voucher(VoucherCommand::Redeem {
+        redemption: RedemptionId(1),
+        card: CardId(1),
+        merchant: MerchantId(1),
+        device: DeviceId(3),
+        amount: Cents(3_000),
+        pin_digest: None,
+    });
+    assert!(online.is_ok(), "{online:?}");
+    let batch = vec![offline(100, 1, 1, 4_000, t_offline), offline(101, 2, 2, 1_200, t_offline + MINUTE)];
+    let summary = synced(&w.voucher(VoucherCommand::SyncOffline { device: DeviceId(1), redemptions: batch }));
+    assert_eq!((summary.card_paid, summary.risk_paid), (Cents(3_200), Cents(2_000)));
+    assert_eq!(payable(&w), 3_000 + 5_200);
+    let until = TimeMs(w.now + 1);
+    w.now += HOUR;
+    let settled = w.voucher(VoucherCommand::Settle { programme: ProgrammeId(1), merchant: MerchantId(1), from: start, until });
+    let Ok(Reply::Voucher(VoucherReply::Settled { amount, .. })) = settled else { panic!("{settled:?}") };
+    assert_eq!(amount, Cents(3_000 + 4_000 + 1_200), "the online redemption and both offline ones, overspend included");
+    assert_eq!(payable(&w), 0, "nothing is left unpaid on the payable");
+    // A later sync counts in the next period, not the settled one.
+    w.voucher(VoucherCommand::GrantAllowance {
+        device: DeviceId(1),
+        programme: ProgrammeId(1),
+        amount: Cents(1_000),
+        expires_at: TimeMs(w.now + 8 * HOUR),
+    })
+    .unwrap();
+    let later = vec![offline(102, 3, 2, 500, w.now)];
+    w.now += MINUTE;
+    synced(&w.voucher(VoucherCommand::SyncOffline { device: DeviceId(1), redemptions: later }));
+    let next_until = TimeMs(w.now + 1);
+    w.now += HOUR;
+    let next = w.voucher(VoucherCommand::Settle { programme: ProgrammeId(1), merchant: MerchantId(1), from: until, until: next_until });
+    let Ok(Reply::Voucher(VoucherReply::Settled { amount, .. })) = next else { panic!("{next:?}") };
+    assert_eq!(amount, Cents(500));
+    assert_eq!(payable(&w), 0);
+    w.crash(true);
+    w.crash(false);
+}

@@ -178,6 +178,14 @@ pub fn statement(
                 redemption: format!("{:032x}", r.id.0),
                 amount: Cents(-r.amount.0),
             },
+            // Offline: booked when the till synced; what the card and the till's
+            // allowance paid (docs/OFFLINE.md).
+            PeriodItem::Offline(r) => Line {
+                at: berlin_time(r.synced_at),
+                kind: LineKind::Redemption,
+                redemption: format!("{:032x}", r.redemption.id.0),
+                amount: PeriodItem::offline_paid(r),
+            },
         })
         .collect();
     // By time; the text sorts like the instant (fixed-width local time), and a stable
