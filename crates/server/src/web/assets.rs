@@ -26,6 +26,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         ("pow.js", include_str!("../../assets/pow.js")),
         ("queue.js", include_str!("../../assets/queue.js")),
         ("shop.js", include_str!("../../assets/shop.js")),
+        ("merchant.js", include_str!("../../assets/merchant.js")),
     ]
         .into_iter()
         .map(|(name, body)| {

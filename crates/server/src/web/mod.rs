@@ -6,6 +6,7 @@
 pub mod assets;
 pub mod format;
 pub mod i18n;
+pub mod merchant;
 pub mod shop;
 pub mod staff;
 
@@ -34,6 +35,9 @@ pub fn pages() -> Router<AppState> {
         .route("/{tenant}/staff/login", get(staff::login_page).post(staff::login_submit))
         .route("/{tenant}/staff/logout", axum::routing::post(staff::logout))
         .route("/{tenant}/staff/accounts", get(staff::accounts_page).post(staff::accounts_submit))
+        // The merchant redemption page with offline mode (web/merchant.rs).
+        .route("/{tenant}/merchant", get(merchant::page))
+        .route("/{tenant}/merchant-sw.js", get(merchant::service_worker))
 }
 
 #[derive(Deserialize)]
