@@ -97,8 +97,12 @@
     } finally {
       clearTimeout(timer);
     }
+    // Card ids are random u64s: integers beyond 2^53 are kept as their decimal text.
     let json = {};
-    try { json = await response.json(); } catch (e) { /* an empty or non-JSON body */ }
+    try {
+      json = JSON.parse(await response.text(), (k, v, ctx) =>
+        (typeof v === "number" && !Number.isSafeInteger(v) && ctx && /^\d+$/.test(ctx.source) ? ctx.source : v));
+    } catch (e) { /* an empty or non-JSON body */ }
     if (!response.ok) {
       if (response.status >= 502 && response.status <= 504) throw new Offline(`status ${response.status}`);
       throw new Refused(json);
@@ -108,7 +112,8 @@
   // "sturmfest device request v1" 0 ‖ len(tenant) ‖ tenant ‖ device u64 ‖ time i64 ‖ method 0 ‖ path 0 ‖ SHA-256(body)
   const signed = async (path, value) => {
     const full = api(path);
-    const body = enc.encode(JSON.stringify(value));
+    // Card ids travel as JSON numbers but are held as decimal text (see `send`).
+    const body = enc.encode(JSON.stringify(value).replace(/"card":"(\d+)"/g, '"card":$1'));
     const time = Date.now();
     const message = concat(
       enc.encode("sturmfest device request v1\0"), Uint8Array.of(tenantBytes.length), tenantBytes,
@@ -139,7 +144,7 @@
     if (!body || body.length !== 53 || body[0] !== 1) return null;
     const v = new DataView(body.buffer, body.byteOffset, body.length);
     return {
-      programme: v.getUint32(1), card: Number(v.getBigUint64(5)), balance: Number(v.getBigInt64(13)),
+      programme: v.getUint32(1), card: v.getBigUint64(5).toString(), balance: Number(v.getBigInt64(13)),
       serial: Number(v.getBigUint64(21)), validUntil: Number(v.getBigInt64(37)), cap: Number(v.getBigInt64(45)),
     };
   };
@@ -194,7 +199,7 @@
 
   // ----- allowance -----
   const takeAllowance = async (reply) => {
-    const cards = reply.revoked_cards || [];
+    const cards = (reply.revoked_cards || []).map(String);
     if (!(await revocationsValid(reply.revocations, reply.keys, reply.programme, cards))) throw new Error("revocations");
     st.allowance = {
       programme: reply.programme, amount: reply.amount_cents, expiresAt: reply.expires_at, cap: reply.card_offline_cents_max,

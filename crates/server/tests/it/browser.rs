@@ -58,7 +58,7 @@ const chromium_flags: &[&str] = &[
 /// longest poll interval (4 s) plus the driver's tick and some slack.
 const page_wait: Duration = Duration::from_secs(15);
 
-fn tools_available() -> bool {
+pub(crate) fn tools_available() -> bool {
     let runs = |tool: &str| Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
     runs(chromium) && runs(chromedriver)
 }
@@ -69,7 +69,7 @@ fn free_port() -> u16 {
 
 /// chromedriver in its own process group, so killing the group also ends the
 /// Chromium it started if the test panics before closing the session.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
 }
 
@@ -81,7 +81,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_browser(profile: &Path) -> (Driver, Client) {
+pub(crate) async fn start_browser(profile: &Path) -> (Driver, Client) {
     use std::os::unix::process::CommandExt;
     let port = free_port();
     let child = Command::new(chromedriver)
@@ -120,7 +120,7 @@ async fn start_browser(profile: &Path) -> (Driver, Client) {
 }
 
 /// Waits until the visible text of `css` satisfies `done`; returns that text.
-async fn until_text(client: &Client, css: &str, done: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn until_text(client: &Client, css: &str, done: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + page_wait;
     let mut last = String::new();
     while Instant::now() < deadline {
@@ -143,7 +143,7 @@ async fn visible(client: &Client, css: &str) -> bool {
     }
 }
 
-async fn screenshot(client: &Client, dir: &Option<PathBuf>, name: &str) {
+pub(crate) async fn screenshot(client: &Client, dir: &Option<PathBuf>, name: &str) {
     let png = client.screenshot().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     if let Some(dir) = dir {

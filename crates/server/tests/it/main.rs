@@ -7,7 +7,8 @@
 //! QR codes and PDFs (read back with poppler), and the deterministic simulator of
 //! the commit path, and staff logins with their sessions, CSRF tokens and roles
 //! (`staff`), and the voucher office's API through a whole day (`vouchers_api`), and a merchant
-//! device redeeming while the node is stopped and syncing once (`vouchers_offline`).
+//! device redeeming while the node is stopped and syncing once (`vouchers_offline`), and
+//! the merchant till page doing the same in headless Chromium (`merchant_browser`).
 
 mod api;
 mod browser;
@@ -16,6 +17,7 @@ mod credentials;
 mod draw;
 mod identity;
 mod mail;
+mod merchant_browser;
 mod pages;
 mod pow;
 mod ratelimit;
