@@ -289,6 +289,7 @@ footer {{ color: var(--muted); font-size: 0.875rem; }}
 <p class="help">{intro}</p>
 <noscript><p class="bad">{noscript}</p></noscript>
 <p id="status" class="status" role="status" aria-live="polite"></p>
+<div id="result" role="alert" aria-live="assertive"></div>
 <section id="enrol" class="card" hidden aria-labelledby="enrol-h">
 <h2 id="enrol-h">{enrol_heading}</h2>
 <form id="enrol-form" novalidate>
@@ -322,7 +323,6 @@ footer {{ color: var(--muted); font-size: 0.875rem; }}
 <button type="button" id="sync" class="secondary">{sync_button}</button>
 </form>
 </section>
-<div id="result" role="alert" aria-live="assertive"></div>
 </main>
 <footer>{times_note}</footer>
 <script type="application/json" id="merchant-config">{config}</script>
