@@ -217,3 +217,33 @@ async fn the_till_page_enrols_redeems_online_and_offline_and_syncs_once_when_the
     client.close().await.unwrap();
     node.stop().await;
 }
+
+/// The shell without a browser: English on request, the service worker under the
+/// tenant's path naming the page's current script, unknown tenants refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_till_page_and_its_service_worker_are_served_per_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::default();
+    registry.add("club", "Stadtmarketing").unwrap();
+    registry.save(dir.path()).unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let node = start_on(dir.path(), &addr).await;
+    let page = send(&addr, "GET", "/club/merchant?lang=en", &[], &[]).await.unwrap();
+    expect(&page, 200);
+    let html = page.json.as_str().unwrap().to_string();
+    assert!(html.contains("<html lang=\"en\">") && html.contains("Redeem vouchers") && html.contains("<label for=\"amount\">Amount in euros</label>"), "{html}");
+    let script = html.split("<script src=\"").nth(1).and_then(|s| s.split('"').next()).unwrap().to_string();
+    assert!(script.starts_with("/assets/merchant.") && script.ends_with(".js"), "{script}");
+    let german = send(&addr, "GET", "/club/merchant?lang=de", &[], &[]).await.unwrap();
+    assert!(german.json.as_str().unwrap().contains("Gutscheine einlösen"));
+    let worker = send(&addr, "GET", "/club/merchant-sw.js", &[], &[]).await.unwrap();
+    expect(&worker, 200);
+    assert_eq!(worker.content_type, "text/javascript; charset=utf-8");
+    assert!(worker.json.as_str().unwrap().contains(&format!("const script = \"{script}\";")), "the worker caches the page's script");
+    let asset = send(&addr, "GET", &script, &[], &[]).await.unwrap();
+    expect(&asset, 200);
+    assert_eq!(send(&addr, "GET", "/nobody/merchant-sw.js", &[], &[]).await.unwrap().status, 404);
+    let missing = send(&addr, "GET", "/nobody/merchant", &[("accept".to_string(), "text/html".to_string())], &[]).await.unwrap();
+    assert_eq!(missing.status, 404);
+    node.stop().await;
+}
