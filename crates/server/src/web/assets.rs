@@ -28,6 +28,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         ("shop.js", include_str!("../../assets/shop.js")),
         ("boxoffice.js", include_str!("../../assets/boxoffice.js")),
         ("office.js", include_str!("../../assets/office.js")),
+        ("merchant.js", include_str!("../../assets/merchant.js")),
     ]
         .into_iter()
         .map(|(name, body)| {

@@ -10,6 +10,7 @@ pub mod checkout;
 pub mod format;
 pub mod i18n;
 pub mod office;
+pub mod merchant;
 pub mod shop;
 pub mod staff;
 
@@ -56,6 +57,9 @@ pub fn pages() -> Router<AppState> {
         .route("/{tenant}/card", get(card::card_page).post(card::card_submit))
         // Checkout: the test provider's page and the payment confirmation page.
         .merge(checkout::routes())
+        // The merchant redemption page with offline mode (web/merchant.rs).
+        .route("/{tenant}/merchant", get(merchant::page))
+        .route("/{tenant}/merchant-sw.js", get(merchant::service_worker))
 }
 
 #[derive(Deserialize)]

@@ -9,7 +9,8 @@
 //! (`staff`), and the voucher office's API through a whole day (`vouchers_api`), a merchant
 //! device redeeming while the node is stopped and syncing once (`vouchers_offline`),
 //! payments through the test provider with signed webhooks and the ticket e-mail
-//! (`payments`), and the checkout in Chromium (`checkout_browser`).
+//! (`payments`), and the checkout in Chromium (`checkout_browser`), and the merchant till page
+//! redeeming offline and syncing once in headless Chromium (`merchant_browser`).
 
 mod api;
 mod boxoffice;
@@ -22,6 +23,7 @@ mod identity;
 mod mail;
 mod office;
 mod office_browser;
+mod merchant_browser;
 mod pages;
 mod payments;
 mod pow;

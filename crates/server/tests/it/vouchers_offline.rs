@@ -27,14 +27,14 @@ use sturmfest_server::tenants::Registry;
 use sturmfest_server::vouchers::device::{Device, DeviceRequest, OfflineRefusal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Http {
-    status: u16,
-    content_type: String,
-    json: Value,
+pub(crate) struct Http {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
+    pub(crate) json: Value,
 }
 
 /// One HTTP/1.1 request on a fresh connection; the reply read to its end.
-async fn send(base: &str, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> std::io::Result<Http> {
+pub(crate) async fn send(base: &str, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> std::io::Result<Http> {
     let mut stream = tokio::net::TcpStream::connect(base).await?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {base}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
     if !body.is_empty() {
@@ -122,7 +122,7 @@ fn rand_key() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-fn expect(reply: &Http, status: u16) {
+pub(crate) fn expect(reply: &Http, status: u16) {
     assert_eq!(reply.status, status, "{:#}", reply.json);
 }
 
