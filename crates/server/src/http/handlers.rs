@@ -538,8 +538,8 @@ pub async fn cancel_order(
         None => core::TicketSelection::All,
         Some(list) => core::TicketSelection::Some(list),
     };
-    let command = core::Command::Cancel { order, tickets, refund };
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), command).await?;
+    let idempotency = idem(&admin_scope(&bearer), &key, body.fingerprint);
+    let reply = crate::payments::cancel_order(handle, order, tickets, refund, idempotency).await?;
     let core::Reply::Cancelled { order, tickets, refunded } = reply else { return Err(unexpected(&reply)) };
     Ok(json(
         StatusCode::OK,

@@ -202,3 +202,50 @@ pub async fn refund_order(
         _ => Err(PaymentError::Refused("unexpected reply")),
     }
 }
+
+/// Cancels tickets of an order. For an order paid through a provider a full refund is
+/// paid back through that provider: the tickets are cancelled without a refund entry,
+/// then exactly their price is refunded with `refund_order` (keyed by order and
+/// tickets, so a retry pays out once), which records the provider's reference. Counter
+/// orders keep the core's `RefundMode` (cash or card back at the counter). The club
+/// office and the admin API both cancel through here.
+pub async fn cancel_order(
+    handle: &TenantHandle,
+    order: core::OrderId,
+    tickets: core::TicketSelection,
+    refund: core::RefundMode,
+    idempotency: Option<core::Idempotency>,
+) -> Result<core::Reply, crate::http::problem::Problem> {
+    use crate::http::problem::Problem;
+    let before = handle.shard.read(move |t| t.order(order).cloned()).await.map_err(Problem::from)?;
+    let paid_online = before.as_ref().is_some_and(|o| o.payment.starts_with("test:") || o.payment.starts_with("stripe:"));
+    if !(paid_online && refund == core::RefundMode::Full) {
+        return crate::http::handlers::run(handle, idempotency, core::Command::Cancel { order, tickets, refund }).await;
+    }
+    let before = before.expect("paid online, so the order exists");
+    let reply = crate::http::handlers::run(
+        handle,
+        idempotency,
+        core::Command::Cancel { order, tickets: tickets.clone(), refund: core::RefundMode::None },
+    )
+    .await?;
+    let core::Reply::Cancelled { tickets: count, .. } = reply else { return Ok(reply) };
+    let after = handle.shard.read(move |t| t.order(order).cloned()).await.map_err(Problem::from)?;
+    let after = after.ok_or_else(|| Problem::from_rejection(&core::Rejection::UnknownOrder))?;
+    // Exactly the tickets this cancellation ended (a retry of it ends none and pays none).
+    let mut amount = core::Cents::ZERO;
+    let mut ended = Vec::new();
+    for (i, (was, now)) in before.tickets.iter().zip(&after.tickets).enumerate() {
+        if was.cancelled_at.is_none() && now.cancelled_at.is_some() {
+            amount = amount.plus(now.price);
+            ended.push(i);
+        }
+    }
+    if amount.0 == 0 {
+        return Ok(core::Reply::Cancelled { order, tickets: count, refunded: core::Cents::ZERO });
+    }
+    let key = format!("cancel:{}:{ended:?}", order.0);
+    let (_, refunded) =
+        refund_order(handle, order, amount, None, &key, None).await.map_err(crate::http::payments::problem_of)?;
+    Ok(core::Reply::Cancelled { order, tickets: count, refunded })
+}

@@ -1067,7 +1067,7 @@ pub async fn cancel_and_refund(
     tickets: core::TicketSelection,
     refund: core::RefundMode,
 ) -> Result<core::Reply, Problem> {
-    crate::http::handlers::run(handle, None, core::Command::Cancel { order, tickets, refund }).await
+    crate::payments::cancel_order(handle, order, tickets, refund, None).await
 }
 
 pub async fn cancel_submit(

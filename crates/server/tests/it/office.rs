@@ -180,13 +180,12 @@ async fn a_game_made_through_the_form_is_opened_paused_and_resumed_and_the_fans_
     expect_status(&check(&n.app, post(at("club", "/events/0/holds"), crate::api::standing_hold("fan", 1))).await, 201);
 }
 
-/// Sells through the public API: returns the order id.
+/// Sells through the public API and the test provider: returns the order id.
 async fn buy(n: &Node, event: u64, seats: &[u32], name: &str, email: &str) -> u64 {
     let hold = check(&n.app, post(at("club", &format!("/events/{event}/holds")), crate::api::seats_hold(email, seats))).await;
     expect_status(&hold, 201);
     let token = hold.json["hold"].as_str().unwrap().to_string();
-    let body = json!({"payment_ref": "pay_1", "buyer": {"name": name, "email": email}});
-    let confirmed = check(&n.app, post(at("club", &format!("/holds/{token}/confirm")), body)).await;
+    let confirmed = crate::payments::pay_as(&n.app, "club", &token, name, email).await;
     expect_status(&confirmed, 201);
     confirmed.json["order_id"].as_u64().unwrap()
 }

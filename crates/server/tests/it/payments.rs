@@ -82,6 +82,15 @@ pub(crate) async fn pay_with(app: &axum::Router, slug: &str, hold: &str, admissi
     if let Some(admission) = admission {
         body["admission"] = json!(admission);
     }
+    pay_body(app, slug, hold, body).await
+}
+
+/// `pay` as a named buyer.
+pub(crate) async fn pay_as(app: &axum::Router, slug: &str, hold: &str, name: &str, email: &str) -> Reply {
+    pay_body(app, slug, hold, json!({"buyer": {"name": name, "email": email}, "lang": "de"})).await
+}
+
+async fn pay_body(app: &axum::Router, slug: &str, hold: &str, body: Value) -> Reply {
     let started = check(app, post(at(slug, &format!("/holds/{hold}/payments")), body)).await;
     if started.status != 201 {
         return started;
@@ -354,6 +363,39 @@ async fn the_admin_refund_of_an_online_order_goes_through_the_provider_once() {
     assert_eq!(detail.json["refunded_cents"], 900, "a retried refund is recorded once: {}", detail.json);
     let too_much = post(at("club", &format!("/orders/{order}/refunds")), json!({"amount_cents": 2001, "reference": "x"})).bearer(&n.club);
     expect_problem(&check(&n.app, too_much).await, 422, "refund_exceeds_paid");
+}
+
+/// Cancelling an online order with a full refund pays the cancelled tickets' price back
+/// through the provider (its reference is on the order) and frees the seats; the
+/// same cancellation again pays nothing more.
+#[tokio::test]
+async fn cancelling_an_online_order_refunds_through_the_provider_and_frees_the_seats() {
+    let n = fresh().await;
+    let event = open_event(&n, "club", "Halle", 10).await;
+    let hold = hold(&n, event, &[2, 3]).await;
+    let paid = pay(&n.app, "club", &hold).await;
+    expect_status(&paid, 201);
+    let order = paid.json["order"].as_str().unwrap().to_string();
+    let order_id = paid.json["order_id"].as_u64().unwrap();
+    let price_each = paid.json["total_cents"].as_i64().unwrap() / 2;
+    let cancel = |key: &str| {
+        post(at("club", &format!("/orders/{order}/cancel")), json!({"tickets": [0], "refund": "full"}))
+            .bearer(&n.club)
+            .header("idempotency-key", key)
+    };
+    let first = check(&n.app, cancel("cancel-1")).await;
+    expect_status(&first, 200);
+    assert_eq!(first.json["refunded_cents"], price_each, "{}", first.json);
+    assert_eq!(sold_and_held(&n, event).await, (1, 0), "the cancelled seat is free again");
+    let handle = &n.opened.state.tenants["club"];
+    let refunds = handle.shard.read(move |t| t.order(sturmfest_core::OrderId(order_id)).unwrap().refunds.clone()).await.unwrap();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].amount.0, price_each);
+    assert!(refunds[0].reference.starts_with("tr_"), "the provider's refund reference: {refunds:?}");
+    // The same ticket cancelled again (a new key): nothing more is cancelled or paid.
+    let again = check(&n.app, cancel("cancel-2")).await;
+    let refunds = handle.shard.read(move |t| t.order(sturmfest_core::OrderId(order_id)).unwrap().refunds.len()).await.unwrap();
+    assert_eq!(refunds, 1, "no second refund: {again:#?}");
 }
 
 /// A node with a mail relay (the in-process SMTP sink) and an open game in the demo
