@@ -10,9 +10,8 @@
 //! - Refunds look up the session's PaymentIntent and `POST {base}/v1/refunds`.
 //!
 //! The secret key and the webhook secret are never logged (`Debug` hides them).
-//! The client speaks plain HTTP only: a `https://` API base is refused when the
-//! node opens (see docs/PAYMENTS.md), so production needs a TLS-terminating egress
-//! proxy until an HTTPS connector is added.
+//! The client speaks HTTPS (rustls with ring and the Mozilla roots, HTTP/1.1) to
+//! Stripe and plain HTTP only to a loopback address (the fake in tests).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,6 +20,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
@@ -71,13 +71,12 @@ impl StripeConfig {
         Ok(Some(config))
     }
 
-    /// Refuses what this client cannot use.
+    /// Refuses what this client must not use: plain http beyond the loopback,
+    /// where the secret key would travel in the clear.
     pub fn check(&self) -> Result<(), String> {
-        if !self.api_base.starts_with("http://") {
-            return Err(format!(
-                "Stripe API base {:?}: this build speaks plain http only; put a TLS-terminating proxy in front of api.stripe.com",
-                self.api_base
-            ));
+        let loopback = ["http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://[::1]:"];
+        if !self.api_base.starts_with("https://") && !loopback.iter().any(|p| self.api_base.starts_with(p)) {
+            return Err(format!("Stripe API base {:?}: https, or plain http to a loopback address only", self.api_base));
         }
         if self.secret_key.is_empty() || self.webhook_secret.is_empty() {
             return Err("the Stripe secret key and webhook secret must not be empty".into());
@@ -107,7 +106,7 @@ pub struct Purchase<'a> {
 
 pub struct StripeProvider {
     config: StripeConfig,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// Refund ids per idempotency key (as the test provider keeps them), so a retry
     /// inside this process does not even ask; Stripe's own key covers restarts.
     refunds: Mutex<HashMap<String, String>>,
@@ -147,7 +146,8 @@ pub fn form(pairs: &[(&str, String)]) -> String {
 
 impl StripeProvider {
     pub fn new(config: StripeConfig) -> StripeProvider {
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        let https = hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
+        let client = Client::builder(TokioExecutor::new()).build(https);
         StripeProvider { config, client, refunds: Mutex::new(HashMap::new()) }
     }
 
@@ -302,11 +302,15 @@ mod tests {
     }
 
     #[test]
-    fn the_config_hides_its_secrets_and_refuses_https_without_a_connector() {
+    fn the_config_hides_its_secrets_and_refuses_plain_http_beyond_the_loopback() {
         let config = StripeConfig { api_base: "http://127.0.0.1:1".into(), secret_key: "sk_test_x".into(), webhook_secret: "whsec_y".into() };
         let shown = format!("{config:?}");
         assert!(!shown.contains("sk_test_x") && !shown.contains("whsec_y"), "{shown}");
         assert!(config.check().is_ok());
-        assert!(StripeConfig { api_base: "https://api.stripe.com".into(), ..config }.check().is_err());
+        assert!(StripeConfig { api_base: "https://api.stripe.com".into(), ..config.clone() }.check().is_ok());
+        assert!(StripeConfig { api_base: "http://api.stripe.com".into(), ..config.clone() }.check().is_err());
+        assert!(StripeConfig { api_base: "http://127.0.0.1.evil.example".into(), ..config.clone() }.check().is_err());
+        // Building the client needs a crypto provider chosen by the crate features.
+        let _ = StripeProvider::new(config);
     }
 }
