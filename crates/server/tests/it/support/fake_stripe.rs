@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -89,17 +89,14 @@ fn session_json(fake: &FakeStripe, s: &FakeSession) -> Value {
     })
 }
 
-async fn create_session(State(fake): State<FakeStripe>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create_session(State(fake): State<FakeStripe>, headers: HeaderMap, Form(body): Form<Vec<(String, String)>>) -> Response {
     if !authorized(&headers) {
         return stripe_error(&fake, StatusCode::UNAUTHORIZED, "Invalid API Key provided".into());
-    }
-    if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/x-www-form-urlencoded") {
-        return stripe_error(&fake, StatusCode::BAD_REQUEST, "expected a form body".into());
     }
     let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string) else {
         return stripe_error(&fake, StatusCode::BAD_REQUEST, "the adapter always sends an Idempotency-Key".into());
     };
-    let form: HashMap<String, String> = match serde_urlencoded_pairs(&body) {
+    let form: HashMap<String, String> = match fields(body) {
         Ok(f) => f,
         Err(e) => return stripe_error(&fake, StatusCode::BAD_REQUEST, e),
     };
@@ -157,16 +154,11 @@ async fn create_session(State(fake): State<FakeStripe>, headers: HeaderMap, body
     axum::Json(session_json(&fake, &session)).into_response()
 }
 
-/// Decodes `application/x-www-form-urlencoded` (duplicate keys are an error here).
-fn serde_urlencoded_pairs(body: &[u8]) -> Result<HashMap<String, String>, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "form is not UTF-8".to_string())?;
+/// The form's fields; a key sent twice is refused (the adapter never does that).
+fn fields(pairs: Vec<(String, String)>) -> Result<HashMap<String, String>, String> {
     let mut out = HashMap::new();
-    for pair in text.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').ok_or_else(|| format!("bad pair {pair:?}"))?;
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8().map(|c| c.into_owned()).map_err(|e| e.to_string())
-        };
-        if out.insert(decode(k)?, decode(v)?).is_some() {
+    for (k, v) in pairs {
+        if out.insert(k.clone(), v).is_some() {
             return Err(format!("duplicate key {k}"));
         }
     }
@@ -184,14 +176,14 @@ async fn read_session(State(fake): State<FakeStripe>, headers: HeaderMap, Path(i
     }
 }
 
-async fn create_refund(State(fake): State<FakeStripe>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create_refund(State(fake): State<FakeStripe>, headers: HeaderMap, Form(body): Form<Vec<(String, String)>>) -> Response {
     if !authorized(&headers) {
         return stripe_error(&fake, StatusCode::UNAUTHORIZED, "Invalid API Key provided".into());
     }
     let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string) else {
         return stripe_error(&fake, StatusCode::BAD_REQUEST, "the adapter always sends an Idempotency-Key".into());
     };
-    let form = match serde_urlencoded_pairs(&body) {
+    let form = match fields(body) {
         Ok(f) => f,
         Err(e) => return stripe_error(&fake, StatusCode::BAD_REQUEST, e),
     };
