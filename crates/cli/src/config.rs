@@ -97,6 +97,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         pow_bits_max: settings.pow_bits_max,
         // Staff cookies get `Secure` when `base_url` is https (node.rs).
         staff: Default::default(),
+        // STRIPE_SECRET_KEY / STRIPE_WEBHOOK_SECRET / STRIPE_API_BASE (docs/PAYMENTS.md).
+        stripe: sturmfest_server::payments::stripe::StripeConfig::from_env()?,
     };
     let opened =
         sturmfest_server::node::open_with(&settings.data_dir, settings.shard(), options).await.map_err(|e| e.to_string())?;

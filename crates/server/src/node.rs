@@ -54,6 +54,8 @@ pub struct NodeOptions {
     pub base_url: String,
     /// Staff sessions and login limits; `secure_cookies` is set from `base_url`.
     pub staff: crate::staff::StaffConfig,
+    /// Stripe Checkout for every tenant; without it, the built-in test provider.
+    pub stripe: Option<crate::payments::stripe::StripeConfig>,
 }
 
 impl Default for NodeOptions {
@@ -64,6 +66,7 @@ impl Default for NodeOptions {
             outbox: None,
             base_url: "http://127.0.0.1:8080".into(),
             staff: crate::staff::StaffConfig::default(),
+            stripe: None,
         }
     }
 }
@@ -144,6 +147,8 @@ pub async fn open_with(data_dir: &Path, shard_config: ShardConfig, options: Node
                         outbox,
                         base_url: options.base_url.clone(),
                     }),
+                    &options.base_url,
+                    options.stripe.clone(),
                 )),
                 shard,
                 credentials,

@@ -32,6 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/{tenant}/payments/{payment}", get(payment_status))
         .route("/api/v1/{tenant}/payments/webhooks/{provider}", post(webhook))
         .route("/api/v1/{tenant}/payments/test/{session}", post(press_api))
+        // Stripe Checkout: where Stripe sends the fan back (success and cancel).
+        .route("/pay/stripe/{tenant}/return", get(stripe_return))
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,7 +163,13 @@ pub async fn begin_payment(
         })
         .await?;
     let amount = live.map_err(|r| Problem::from_rejection(&r))?;
-    let session = handle.payments.start(amount).map_err(problem_of)?;
+    let (session, stripe_url) = match handle.payments.kind {
+        ProviderKind::Test => (handle.payments.start(amount).map_err(problem_of)?, None),
+        ProviderKind::Stripe => {
+            let opened = start_stripe(handle, slug, hold, amount, lang, idempotency.as_ref()).await?;
+            (opened.id, Some(opened.url))
+        }
+    };
     let command = core::Command::Payment(PaymentCommand::Start {
         hold,
         amount,
@@ -180,13 +188,80 @@ pub async fn begin_payment(
     handle.payments.remember_lang(&session, if lang == "en" { crate::web::i18n::Lang::En } else { crate::web::i18n::Lang::De });
     let payment = handle.credentials.token_for("payment", reply.payment.0);
     Ok(PaymentStarted {
-        redirect_url: format!("/pay/test/{slug}/{session}?lang={lang}"),
+        redirect_url: stripe_url.unwrap_or_else(|| format!("/pay/test/{slug}/{session}?lang={lang}")),
         return_url: return_url(slug, &payment, lang),
         payment,
         payment_id: reply.payment.0,
         amount_cents: amount.0,
         amount: euros(amount),
     })
+}
+
+/// Opens a Stripe Checkout Session for a hold. Its idempotency key follows the
+/// fan's own key, so a replayed start gets the same session (and the core answers
+/// the same payment); without one every start is a new session.
+async fn start_stripe(
+    handle: &TenantHandle,
+    slug: &str,
+    hold: core::HoldId,
+    amount: core::Cents,
+    lang: &str,
+    idempotency: Option<&core::Idempotency>,
+) -> Result<crate::payments::stripe::Session, Problem> {
+    use sha2::Digest;
+    let stripe = handle.payments.stripe().map_err(problem_of)?;
+    let hold_token = handle.credentials.token_for("hold", hold.0);
+    let key = match idempotency {
+        Some(idem) => {
+            let digest = sha2::Sha256::digest(format!("{slug}\0{}\0{:?}\0{}", hold.0, idem.key, idem.fingerprint).as_bytes());
+            format!("sturmfest-{}", hex::encode(&digest[..16]))
+        }
+        None => {
+            let mut bytes = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+            format!("sturmfest-{}", hex::encode(bytes))
+        }
+    };
+    let back = format!("{}/pay/stripe/{slug}/return?hold={hold_token}&lang={lang}", handle.payments.base_url);
+    let name = format!("Tickets: {}", handle.name);
+    let reference = format!("{slug}:hold:{}", hold.0);
+    let purchase = crate::payments::stripe::Purchase {
+        amount,
+        name: &name,
+        success_url: &back,
+        cancel_url: &back,
+        reference: &reference,
+        idempotency_key: &key,
+        now_s: crate::runtime::wall_clock_ms() / 1000,
+    };
+    stripe.start(&purchase).await.map_err(problem_of)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StripeReturn {
+    pub hold: String,
+    pub lang: Option<String>,
+}
+
+/// Stripe's success and cancel links land here: the confirmation page of the
+/// hold's latest payment, which shows what the webhook has (or has not yet) said.
+async fn stripe_return(
+    State(state): State<AppState>,
+    PathParams(slug): PathParams<String>,
+    axum::extract::Query(query): axum::extract::Query<StripeReturn>,
+) -> Result<axum::response::Redirect, Problem> {
+    let handle = tenant(&state, &slug)?;
+    let unknown = || Problem::not_found("unknown_hold", "no hold with this token");
+    let hold = handle.credentials.open_token("hold", &query.hold).map(core::HoldId).ok_or_else(unknown)?;
+    // Linear in the tenant's payments; fine at a club's scale, an index when not.
+    let payment = handle
+        .shard
+        .read(move |t| t.payments().iter().rev().find(|p| p.hold.id == hold).map(|p| p.id))
+        .await?
+        .ok_or_else(unknown)?;
+    let lang = if query.lang.as_deref() == Some("en") { "en" } else { "de" };
+    let token = handle.credentials.token_for("payment", payment.0);
+    Ok(axum::response::Redirect::to(&return_url(&slug, &token, lang)))
 }
 
 /// The confirmation page a payment returns to.
@@ -239,11 +314,16 @@ async fn webhook(
     body: Bytes,
 ) -> ApiResult {
     let handle = tenant(&state, &slug)?;
-    if provider != "test" {
+    if provider != "test" && !(provider == "stripe" && handle.payments.stripe.is_some()) {
         return Err(Problem::not_found("unknown_provider", "no webhook endpoint for this provider"));
     }
     if body.len() > webhook_body_bytes_max {
         return Err(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "webhook_too_large", "Too large", "webhook bodies are small"));
+    }
+    if provider == "stripe" {
+        let signature = headers.get(crate::payments::stripe::signature_header).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let state = deliver_stripe_webhook(handle, signature, &body).await?;
+        return Ok(json(StatusCode::OK, &serde_json::json!({ "received": true, "state": state.map(|s| s.code()) })));
     }
     let signature = headers
         .get(crate::payments::test_provider::signature_header)
@@ -265,6 +345,25 @@ pub async fn deliver_test_webhook(handle: &TenantHandle, signature: &str, body: 
         WebhookError::Body => Problem::bad_request("webhook_invalid", "the webhook body is not a known event"),
     })?;
     crate::payments::settle(handle, ProviderKind::Test, &verdict).await.map_err(problem_of)
+}
+
+fn webhook_problem(error: WebhookError) -> Problem {
+    match error {
+        WebhookError::Signature(why) => {
+            tracing::warn!(%why, "webhook refused");
+            Problem::bad_request("webhook_signature_invalid", "the webhook signature does not verify")
+        }
+        WebhookError::Body => Problem::bad_request("webhook_invalid", "the webhook body is not a known event"),
+    }
+}
+
+/// Verifies and applies one Stripe webhook. Event types this node does not act on
+/// are acknowledged (none), so Stripe stops retrying them.
+pub async fn deliver_stripe_webhook(handle: &TenantHandle, signature: &str, body: &[u8]) -> Result<Option<PaymentState>, Problem> {
+    let now_s = crate::runtime::wall_clock_ms() / 1000;
+    let stripe = handle.payments.stripe().map_err(problem_of)?;
+    let Some(verdict) = stripe.verify_webhook(signature, body, now_s).map_err(webhook_problem)? else { return Ok(None) };
+    crate::payments::settle(handle, ProviderKind::Stripe, &verdict).await.map(Some).map_err(problem_of)
 }
 
 /// How the test provider delivers its webhook (the hosted page's test switches).

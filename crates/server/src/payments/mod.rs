@@ -6,9 +6,11 @@
 //! in `http/payments.rs` and the pages in `web/checkout.rs` call it.
 //!
 //! Providers: `test_provider` (built in: its own hosted page on the node, webhooks
-//! signed like Stripe's). The Stripe Checkout adapter is not built yet.
+//! signed like Stripe's) and `stripe` (Stripe Checkout, node-wide when the node is
+//! given a `StripeConfig`).
 
 pub mod signature;
+pub mod stripe;
 pub mod test_provider;
 pub mod ticket_mail;
 
@@ -69,6 +71,10 @@ pub struct PaymentServices {
     /// The provider new checkouts use.
     pub kind: ProviderKind,
     pub test: test_provider::TestProvider,
+    /// Set when the node is configured for Stripe; then `kind` is `Stripe`.
+    pub stripe: Option<stripe::StripeProvider>,
+    /// Where fans reach the node, for the return links given to a provider.
+    pub base_url: String,
     admissions: Mutex<HashMap<String, String>>,
     /// The tenant's slug, for links in ticket e-mails.
     slug: String,
@@ -82,11 +88,19 @@ pub struct PaymentServices {
 }
 
 impl PaymentServices {
-    pub fn new(slug: &str, credentials: &Credentials, mail: Option<ticket_mail::TicketMail>) -> PaymentServices {
+    pub fn new(
+        slug: &str,
+        credentials: &Credentials,
+        mail: Option<ticket_mail::TicketMail>,
+        base_url: &str,
+        stripe: Option<stripe::StripeConfig>,
+    ) -> PaymentServices {
         let secret = credentials.keyed_digest(b"payments-test-webhook\0", b"");
         PaymentServices {
-            kind: ProviderKind::Test,
+            kind: if stripe.is_some() { ProviderKind::Stripe } else { ProviderKind::Test },
             test: test_provider::TestProvider::new(secret),
+            stripe: stripe.map(stripe::StripeProvider::new),
+            base_url: base_url.trim_end_matches('/').to_string(),
             admissions: Mutex::new(HashMap::new()),
             slug: slug.to_string(),
             mail,
@@ -123,12 +137,19 @@ impl PaymentServices {
         self.admissions.lock().expect("not poisoned").remove(session)
     }
 
-    /// A fresh provider session for `amount`: its reference.
+    /// A fresh test-provider session for `amount`: its reference. (Stripe sessions
+    /// need the return links and are opened in `http::payments::begin_payment`.)
     pub fn start(&self, amount: core::Cents) -> Result<String, PaymentError> {
         match self.kind {
             ProviderKind::Test => Ok(self.test.start(amount)),
-            ProviderKind::Stripe => Err(PaymentError::Provider("the Stripe adapter is not built".into())),
+            ProviderKind::Stripe => Err(PaymentError::Refused("a Stripe session is opened with its return links")),
         }
+    }
+
+    /// The Stripe adapter, or a provider failure when this node has none (a
+    /// payment recorded under Stripe, then the node restarted without it).
+    pub fn stripe(&self) -> Result<&stripe::StripeProvider, PaymentError> {
+        self.stripe.as_ref().ok_or_else(|| PaymentError::Provider("this node has no Stripe configuration".into()))
     }
 }
 
@@ -161,7 +182,7 @@ pub async fn refund_due(handle: &TenantHandle, payment: core::payments::PaymentI
     let key = format!("refund-due:{}", payment.0);
     let reference = match provider {
         ProviderKind::Test => handle.payments.test.refund(&session, amount, &key),
-        ProviderKind::Stripe => return Err(PaymentError::Provider("the Stripe adapter is not built".into())),
+        ProviderKind::Stripe => handle.payments.stripe()?.refund(&session, amount, &key).await?,
     };
     let command = core::payments::PaymentCommand::Refunded { payment, reference };
     let reply = handle.shard.execute(None, core::Command::Payment(command)).await?.map_err(PaymentError::Rejected)?;
@@ -192,7 +213,7 @@ pub async fn refund_order(
     }
     let provider_reference = match payment.split_once(':') {
         Some(("test", session)) => Some(handle.payments.test.refund(session, amount, key)),
-        Some(("stripe", _)) => return Err(PaymentError::Provider("the Stripe adapter is not built".into())),
+        Some(("stripe", session)) => Some(handle.payments.stripe()?.refund(session, amount, key).await?),
         _ => None,
     };
     let reference = provider_reference.or(reference).ok_or(PaymentError::Refused("a counter refund needs a reference"))?;

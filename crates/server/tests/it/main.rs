@@ -31,6 +31,7 @@ mod ratelimit;
 mod room;
 mod sim;
 mod staff;
+mod stripe;
 mod support;
 mod tickets;
 mod vouchers_api;

@@ -2,3 +2,4 @@
 //! mail and identity tests deliver to.
 
 pub mod smtp_sink;
+pub mod fake_stripe;
