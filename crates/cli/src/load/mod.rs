@@ -13,6 +13,7 @@
 mod flash_sale;
 mod get;
 mod hello;
+mod redeem;
 mod http;
 mod rush;
 mod stats;
@@ -37,6 +38,9 @@ pub enum Scenario {
     /// the opening, wait, buy; the box office sells alongside; orders, the draw and
     /// the admission order are checked afterwards.
     Rush(RushArgs),
+    /// Voucher redemptions at tills, each acknowledged only once durable; then every
+    /// card's balance is read back and checked against what was redeemed.
+    Redeem(redeem::RedeemArgs),
     /// Hammer one GET URL over keep-alive connections and report latency.
     Get(GetArgs),
     /// A bare hyper "hello" server: the ceiling for the other measurements.
@@ -49,6 +53,7 @@ pub async fn run(args: LoadArgs) -> Result<(), String> {
     match args.scenario {
         Scenario::FlashSale(a) => flash_sale::run(a).await,
         Scenario::Rush(a) => rush::run(a).await,
+        Scenario::Redeem(a) => redeem::run(a).await,
         Scenario::Get(a) => get::run(a).await,
         Scenario::Hello(a) => hello::run(a).await,
     }

@@ -28,10 +28,12 @@ pub enum Kind {
     Join,
     Status,
     Draw,
+    /// A voucher redemption at a merchant's till.
+    Redeem,
 }
 
 impl Kind {
-    pub const all: [Kind; 11] = [
+    pub const all: [Kind; 12] = [
         Kind::Availability,
         Kind::Hold,
         Kind::Release,
@@ -43,6 +45,7 @@ impl Kind {
         Kind::Join,
         Kind::Status,
         Kind::Draw,
+        Kind::Redeem,
     ];
 
     pub fn name(self) -> &'static str {
@@ -58,6 +61,7 @@ impl Kind {
             Kind::Join => "join",
             Kind::Status => "status",
             Kind::Draw => "draw",
+            Kind::Redeem => "redeem",
         }
     }
 

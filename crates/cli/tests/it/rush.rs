@@ -140,3 +140,29 @@ fn a_rush_on_a_small_hall_sells_out_and_a_rush_on_the_arena_checks_out() {
     assert!(text.contains("fans: 300 arrived, 300 joined"), "{text}");
     assert!(text.contains("(12 bits × 300)"), "every fan paid the base difficulty: {text}");
 }
+
+/// `sturmfest load redeem` at small scale against the same kind of demo child: it sets
+/// up a voucher programme over the office API, redeems for a second, and reads every
+/// card back; it must exit 0 with every balance matching its acknowledged redemptions.
+#[test]
+fn load_redeem_books_every_acknowledged_redemption_and_reads_every_card_back() {
+    let demo = start_demo();
+    let output = Command::new(sturmfest_bin)
+        .args(["load", "redeem", "--url", &format!("http://{}", demo.addr), "--token", &demo.token])
+        .args(["--cards", "30", "--concurrency", "8", "--seconds", "1"])
+        .env_remove("STURMFEST_TOKEN")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("30 cards read back") && text.contains("cards whose balance differs: 0"), "{text}");
+    assert!(text.contains("201: "), "redemptions were acknowledged: {text}");
+    // A wrong token is refused at the first office call, and the run says so.
+    let refused = Command::new(sturmfest_bin)
+        .args(["load", "redeem", "--url", &format!("http://{}", demo.addr), "--token", "sft_wrong", "--cards", "2", "--seconds", "1"])
+        .env_remove("STURMFEST_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"), "{}", String::from_utf8_lossy(&refused.stderr));
+}
