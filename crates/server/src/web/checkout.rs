@@ -301,10 +301,7 @@ async fn confirmation_page(
     headers: HeaderMap,
 ) -> Response {
     let lang = lang_of(&query, &headers);
-    let Some(handle) = state.tenants.get(&slug) else { return missing(lang, &headers) };
-    let Some(payment) = handle.credentials.open_token("payment", &token).map(core::payments::PaymentId) else {
-        return missing(lang, &headers);
-    };
+    let Some((handle, payment)) = payment_of(&state, &slug, &token) else { return missing(lang, &headers) };
     let c = texts(lang);
     let (credentials, slug2) = (handle.credentials.clone(), slug.clone());
     let read = handle
@@ -403,6 +400,13 @@ async fn tickets_pdf(
         .into_response()
 }
 
+/// The tenant and the payment a confirmation-page token names, if both exist.
+fn payment_of<'a>(state: &'a AppState, slug: &str, token: &str) -> Option<(&'a crate::http::TenantHandle, core::payments::PaymentId)> {
+    let handle = state.tenants.get(slug)?;
+    let payment = handle.credentials.open_token("payment", token)?;
+    Some((handle, core::payments::PaymentId(payment)))
+}
+
 /// "Pay again" after a decline or cancel: a new payment for the same hold and buyer.
 async fn retry(
     State(state): State<AppState>,
@@ -411,10 +415,7 @@ async fn retry(
     headers: HeaderMap,
 ) -> Response {
     let lang = lang_of(&query, &headers);
-    let Some(handle) = state.tenants.get(&slug) else { return missing(lang, &headers) };
-    let Some(payment) = handle.credentials.open_token("payment", &token).map(core::payments::PaymentId) else {
-        return missing(lang, &headers);
-    };
+    let Some((handle, payment)) = payment_of(&state, &slug, &token) else { return missing(lang, &headers) };
     let found = handle.shard.read(move |t| t.payment(payment).map(|p| (p.hold.id, p.buyer.clone()))).await;
     let Ok(Some((hold, buyer))) = found else { return missing(lang, &headers) };
     match begin_payment(handle, &slug, hold, buyer, None, lang.code(), None).await {

@@ -63,6 +63,17 @@ pub(crate) fn tools_available() -> bool {
     runs(chromium) && runs(chromedriver)
 }
 
+/// Whether a browser test can run here. Without Chromium and chromedriver it says so
+/// and the test returns early, except under CI, which must have installed them.
+pub(crate) fn browser_tools_or_skip() -> bool {
+    if tools_available() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must install chromium and chromium-driver (see .ci/run)");
+    eprintln!("chromium or chromedriver not found: install Debian's chromium and chromium-driver to run the browser tests");
+    false
+}
+
 fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
 }
@@ -158,9 +169,7 @@ fn iso(ms: i64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fan_queues_on_a_phone_through_the_pre_queue_the_brake_and_the_sell_out() {
-    if !tools_available() {
-        assert!(std::env::var_os("CI").is_none(), "CI must install chromium and chromium-driver (see .ci/run)");
-        eprintln!("chromium or chromedriver not found: install Debian's chromium and chromium-driver to run the browser test");
+    if !browser_tools_or_skip() {
         return;
     }
     let shots = std::env::var_os("STURMFEST_SCREENSHOTS").map(PathBuf::from);
@@ -344,9 +353,7 @@ async fn a_fan_queues_on_a_phone_through_the_pre_queue_the_brake_and_the_sell_ou
 /// and logs out; the staff area sends the browser back to the login.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cashier_logs_in_with_the_keyboard_alone_and_logs_out_on_a_phone() {
-    if !tools_available() {
-        assert!(std::env::var_os("CI").is_none(), "CI must install chromium and chromium-driver (see .ci/run)");
-        eprintln!("chromium or chromedriver not found: install Debian's chromium and chromium-driver to run the browser test");
+    if !browser_tools_or_skip() {
         return;
     }
     let shots = std::env::var_os("STURMFEST_SCREENSHOTS").map(PathBuf::from);
@@ -404,9 +411,7 @@ async fn a_cashier_logs_in_with_the_keyboard_alone_and_logs_out_on_a_phone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fan_chooses_seats_on_the_map_and_best_available_on_a_phone() {
     use sturmfest_core as core;
-    if !tools_available() {
-        assert!(std::env::var_os("CI").is_none(), "CI must install chromium and chromium-driver (see .ci/run)");
-        eprintln!("chromium or chromedriver not found: install Debian's chromium and chromium-driver to run the browser test");
+    if !browser_tools_or_skip() {
         return;
     }
     let shots = std::env::var_os("STURMFEST_SCREENSHOTS").map(PathBuf::from);

@@ -22,7 +22,7 @@ use sturmfest_server::runtime::ShardConfig;
 use sturmfest_server::tenants::Registry;
 
 use crate::api::{check, expect_status, post};
-use crate::browser::{screenshot, start_browser, tools_available, until_text};
+use crate::browser::{browser_tools_or_skip, screenshot, start_browser, until_text};
 
 struct Served {
     _dir: tempfile::TempDir,
@@ -86,18 +86,9 @@ async fn click(client: &Client, css: &str) {
     client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
 }
 
-fn skip() -> bool {
-    if tools_available() {
-        return false;
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI must install chromium and chromium-driver (see .ci/run)");
-    eprintln!("chromium or chromedriver not found: install Debian's chromium and chromium-driver to run the browser test");
-    true
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cashier_sells_two_seats_for_cash_sees_the_change_and_hands_over_the_tickets() {
-    if skip() {
+    if !browser_tools_or_skip() {
         return;
     }
     let shots = std::env::var_os("STURMFEST_SCREENSHOTS").map(PathBuf::from);
@@ -155,7 +146,7 @@ async fn a_cashier_sells_two_seats_for_cash_sees_the_change_and_hands_over_the_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_club_office_creates_a_game_opens_it_and_the_brake_reaches_the_fans_page() {
-    if skip() {
+    if !browser_tools_or_skip() {
         return;
     }
     let shots = std::env::var_os("STURMFEST_SCREENSHOTS").map(PathBuf::from);
