@@ -13,6 +13,7 @@ pub mod office;
 pub mod merchant;
 pub mod shop;
 pub mod staff;
+pub mod voucher_nav;
 
 use askama::Template;
 use axum::Router;

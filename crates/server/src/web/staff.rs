@@ -188,8 +188,8 @@ fn areas(staff: &StaffSession, s: &StaffTexts, lang: Lang) -> Vec<Area> {
     };
     add(Role::Office, s.area_office, Some(format!("/{slug}/office?lang={}", lang.code())));
     add(Role::BoxOffice, s.area_box_office, Some(format!("/{slug}/boxoffice?lang={}", lang.code())));
-    add(Role::VoucherOffice, s.area_vouchers, None);
-    add(Role::Merchant, s.area_merchant, None);
+    add(Role::VoucherOffice, s.area_vouchers, Some(format!("/{slug}/vouchers?lang={}", lang.code())));
+    add(Role::Merchant, s.area_merchant, Some(format!("/{slug}/merchant?lang={}", lang.code())));
     add(Role::Admin, s.area_accounts, Some(format!("/{slug}/staff/accounts?lang={}", lang.code())));
     areas
 }
