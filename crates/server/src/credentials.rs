@@ -27,6 +27,8 @@ pub const body_bytes_max: usize = 512;
 /// Longest credential text accepted for parsing (prefix, kind, key id, body,
 /// signature and separators, with room to spare).
 pub const credential_chars_max: usize = 1024;
+/// Prefix of the HMAC message that derives an event's ticket key (`Keyring::for_event`).
+const event_key_context: &[u8] = b"sturmfest event ticket key v1\0";
 /// Most keys one keyring keeps (active, retired and revoked).
 pub const keyring_keys_max: usize = 64;
 
@@ -247,6 +249,31 @@ impl Keyring {
         }
         key.state = KeyState::Revoked;
         Keyring::load(&self.tenant, &stored)
+    }
+
+    /// The keyring of one event's tickets: for every key of this keyring, a key with
+    /// the same id and state whose secret is derived as HMAC-SHA256(tenant key
+    /// secret, `event_key_context` ‖ event id, big-endian). Deterministic, so nothing
+    /// new is stored and every node derives the same keys; one-way, so an event's
+    /// keys (secret or public) say nothing about another event's or the tenant's.
+    /// Rotating or revoking a tenant key rotates or revokes it for every event.
+    pub fn for_event(&self, event: u32) -> Keyring {
+        use hmac::{Hmac, KeyInit, Mac};
+        let derived: Vec<StoredKey> = self
+            .stored
+            .iter()
+            .map(|key| {
+                let mut secret = [0u8; 32];
+                hex::decode_to_slice(key.secret.as_deref().expect("a loaded keyring has secrets"), &mut secret)
+                    .expect("a loaded keyring's secrets are hex");
+                let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&secret).expect("HMAC takes any key length");
+                mac.update(event_key_context);
+                mac.update(&event.to_be_bytes());
+                let seed: [u8; 32] = mac.finalize().into_bytes().into();
+                stored_key(key.id, key.state, &SigningKey::from_bytes(&seed))
+            })
+            .collect();
+        Keyring::load(&self.tenant, &derived).expect("derived keys keep ids and states, so the keyring stays valid")
     }
 
     /// Signs `body` as a credential of `kind`.

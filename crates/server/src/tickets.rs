@@ -5,8 +5,10 @@
 //! The credential is an `sf1` credential of `Kind::Ticket` (docs/CREDENTIALS.md,
 //! "Ticket (kind 3)") whose body is a small fixed binary layout, version byte first,
 //! so the QR stays at a version a cheap phone camera reads from a crumpled print.
-//! The tenant's keyring signs it; the event is inside the signed body, so a ticket
-//! of one game never opens another's gate.
+//! The event's own keys sign it (`Keyring::for_event`, derived from the tenant's
+//! keyring): a gate loads the public keys of its one event
+//! (`GET /api/v1/{tenant}/events/{event}/keys`), so it accepts that event's tickets
+//! and no other's, and the event is inside the signed body as well.
 //!
 //! The PDF is drawn with krilla: one A6 page per ticket, DejaVu Sans embedded (and
 //! subset) so every viewer shows the same glyphs, and the QR drawn as vector
@@ -78,6 +80,8 @@ pub enum TicketError {
     UnknownVersion,
     #[error("the ticket body does not follow its layout")]
     Malformed,
+    #[error("the ticket is for another event")]
+    OtherEvent,
 }
 
 impl TicketError {
@@ -86,6 +90,7 @@ impl TicketError {
             TicketError::Credential(inner) => inner.code(),
             TicketError::UnknownVersion => "ticket_unknown_version",
             TicketError::Malformed => "ticket_malformed",
+            TicketError::OtherEvent => "ticket_other_event",
         }
     }
 }
@@ -184,18 +189,27 @@ pub fn claims(order: &Order, starts_at: TimeMs) -> Vec<TicketClaim> {
         .collect()
 }
 
-/// One signed credential per valid (not cancelled) ticket of `order`, in order.
-/// `starts_at` is the event's start, which the order does not carry.
+/// One signed credential per valid (not cancelled) ticket of `order`, in order,
+/// signed with the event's keys derived from the tenant's `keyring`. `starts_at` is
+/// the event's start, which the order does not carry.
 pub fn ticket_credentials(keyring: &Keyring, order: &Order, starts_at: TimeMs) -> Vec<String> {
-    claims(order, starts_at).iter().map(|claim| keyring.sign(Kind::Ticket, &claim.encode())).collect()
+    let event_keys = keyring.for_event(order.event.0);
+    claims(order, starts_at).iter().map(|claim| event_keys.sign(Kind::Ticket, &claim.encode())).collect()
 }
 
-/// Checks a scanned ticket offline: form, kind, key and signature, then the body.
-/// Hostile text of any length gets an error, never a panic. Whether the ticket is
-/// for this gate's event, and not used or cancelled, is the gate's next question.
-pub fn verify_ticket(verifier: &Verifier, text: &str) -> Result<TicketClaim, TicketError> {
-    let body = verifier.verify(Kind::Ticket, text)?;
-    TicketClaim::decode(&body)
+/// Checks a scanned ticket offline against the public keys of the gate's event
+/// (`event_keys`): form, kind, key and signature, then the body, then that the body
+/// names that event. A ticket of another event fails at the signature already (its
+/// event's keys differ); the body check makes the claim explicit. Hostile text of
+/// any length gets an error, never a panic. Whether the ticket is used or cancelled
+/// is the gate's next question.
+pub fn verify_ticket(event_keys: &Verifier, event: EventId, text: &str) -> Result<TicketClaim, TicketError> {
+    let body = event_keys.verify(Kind::Ticket, text)?;
+    let claim = TicketClaim::decode(&body)?;
+    if claim.event != event {
+        return Err(TicketError::OtherEvent);
+    }
+    Ok(claim)
 }
 
 fn qr_code(text: &str) -> QrCode {
@@ -267,8 +281,9 @@ pub struct PrintedTicket {
     pub credential: String,
 }
 
-/// Everything the PDF of `order` shows, with one fresh credential per valid ticket;
-/// `None` when the tenant has no such order.
+/// Everything the PDF of `order` shows, with one fresh credential per valid ticket
+/// (signed with the event's keys derived from `keyring`); `None` when the tenant has
+/// no such order.
 pub fn printable(tenant: &core::Tenant, keyring: &Keyring, organizer: &str, order: OrderId) -> Option<(OrderView, Vec<PrintedTicket>)> {
     let order = tenant.order(order)?;
     let event = tenant.event(order.event)?;
@@ -282,6 +297,7 @@ pub fn printable(tenant: &core::Tenant, keyring: &Keyring, organizer: &str, orde
         holder: order.buyer.name.clone(),
     };
     let valid = order.tickets.iter().filter(|t| t.cancelled_at.is_none());
+    let event_keys = keyring.for_event(order.event.0);
     let tickets = claims(order, event.spec.starts_at)
         .into_iter()
         .zip(valid)
@@ -301,7 +317,7 @@ pub fn printable(tenant: &core::Tenant, keyring: &Keyring, organizer: &str, orde
                 place,
                 category,
                 price: ticket.price,
-                credential: keyring.sign(Kind::Ticket, &claim.encode()),
+                credential: event_keys.sign(Kind::Ticket, &claim.encode()),
             }
         })
         .collect();

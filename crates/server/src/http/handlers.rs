@@ -605,9 +605,11 @@ pub struct PublicKeyOut {
     responses((status = 200, body = KeySet), (status = 404, description = "problem+json")))]
 pub async fn signing_keys(State(state): State<AppState>, PathParams(slug): PathParams<String>) -> ApiResult {
     let handle = tenant(&state, &slug)?;
-    let keys = handle
-        .credentials
-        .keyring
+    Ok(key_set(slug, &handle.credentials.keyring))
+}
+
+fn key_set(tenant: String, keyring: &crate::credentials::Keyring) -> Response {
+    let keys = keyring
         .published()
         .into_iter()
         .map(|k| PublicKeyOut {
@@ -616,7 +618,22 @@ pub async fn signing_keys(State(state): State<AppState>, PathParams(slug): PathP
             public: k.public,
         })
         .collect();
-    let mut response = json(StatusCode::OK, &KeySet { tenant: slug, keys });
+    let mut response = json(StatusCode::OK, &KeySet { tenant, keys });
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
-    Ok(response)
+    response
+}
+
+/// The public keys of one event's tickets (`Keyring::for_event`): what a gate of
+/// that event loads to check tickets offline. Same ids and states as the tenant's
+/// keys, so a rotation or revocation shows here too.
+#[utoipa::path(get, path = "/api/v1/{tenant}/events/{event}/keys", tag = "public",
+    params(("tenant" = String, Path), ("event" = u32, Path)),
+    responses((status = 200, body = KeySet), (status = 404, description = "problem+json")))]
+pub async fn event_signing_keys(State(state): State<AppState>, PathParams((slug, event)): PathParams<(String, u32)>) -> ApiResult {
+    let handle = tenant(&state, &slug)?;
+    let exists = handle.shard.read(move |t| t.event(core::EventId(event)).is_some()).await?;
+    if !exists {
+        return Err(Problem::from_rejection(&core::Rejection::UnknownEvent));
+    }
+    Ok(key_set(slug, &handle.credentials.keyring.for_event(event)))
 }

@@ -83,6 +83,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cancel_order))
         .routes(routes!(refund_order))
         .routes(routes!(signing_keys))
+        .routes(routes!(event_signing_keys))
         .routes(routes!(room::create_room))
         .routes(routes!(room::identity_start))
         .routes(routes!(room::identity_confirm))

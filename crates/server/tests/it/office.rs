@@ -13,7 +13,6 @@
 //! seats; the sales overview and the CSV export show the core's numbers.
 
 use axum::http::header;
-use serde_json::json;
 use sturmfest_core as core;
 
 use crate::api::{Node, Reply, at, check, expect_problem, expect_status, get, open_event, post, request};

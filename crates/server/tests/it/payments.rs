@@ -464,13 +464,18 @@ async fn a_new_order_mails_its_ticket_pdf_whose_qr_codes_verify_and_whose_link_s
     assert_eq!(again, pdf, "the link serves the same tickets");
     let forged = path.replacen(&format!("/orders/{order_id}."), &format!("/orders/{}.", order_id + 1), 1);
     assert_eq!(raw_get(&app, &forged).await.0, 404, "another order's link cannot be made up");
+    assert_eq!(raw_get(&app, &format!("/api/v1/club/events/{}/keys", event + 1)).await.0, 404, "no keys for a game that does not exist");
 
     if crate::tickets::poppler_available() {
-        let verifier = opened.state.tenants["club"].credentials.keyring.verifier().clone();
+        // The gate of this game loads its keys from the public API, as a real one does.
+        let (status, keys) = raw_get(&app, &format!("/api/v1/club/events/{event}/keys")).await;
+        assert_eq!(status, 200);
+        let verifier = crate::tickets::gate_from_key_set("club", &keys);
         let codes = crate::tickets::decode_qr_pages(&pdf);
         assert_eq!(codes.len(), 2, "one QR code per ticket page");
         for (i, code) in codes.iter().enumerate() {
-            let claim = sturmfest_server::tickets::verify_ticket(&verifier, code).expect("a signed ticket");
+            let claim = sturmfest_server::tickets::verify_ticket(&verifier, sturmfest_core::EventId(event), code)
+                .expect("a signed ticket");
             assert_eq!((claim.order.0, claim.index), (order_id, i as u16));
         }
     }

@@ -1,7 +1,7 @@
 //! Tickets as a gate sees them. A real tenant (the demo arena and a game) sells an
 //! order of two seats and one of standing places through `Tenant::apply`; the tests
-//! sign its tickets with the tenant's keyring and check them with the published
-//! keys only, as an offline gate would.
+//! sign its tickets with the event's keys derived from the tenant's keyring and
+//! check them with that event's published keys only, as an offline gate would.
 //!
 //! What they prove: a ticket credential round-trips to exactly the claim of its
 //! ticket and cancelled tickets get none; the body is byte for byte the layout in
@@ -43,6 +43,7 @@ struct World {
     /// Three places on the north terrace; bought by Jürgen.
     standing: core::OrderId,
     starts_at: core::TimeMs,
+    event: core::EventId,
 }
 
 fn apply(tenant: &mut Tenant, time: core::TimeMs, command: core::Command) -> Reply {
@@ -81,7 +82,7 @@ fn world() -> World {
     };
     let seats = buy(core::Selection::Seats(vec![first, core::SeatId(first.0 + 1)]), "Erika Mustermann");
     let standing = buy(core::Selection::Standing { area: core::AreaId(0), quantity: 3 }, "Jürgen Müller-Lüdenscheidt");
-    World { tenant, keyring: Keyring::generate("club", [7; 32]), seats, standing, starts_at }
+    World { tenant, keyring: Keyring::generate("club", [7; 32]), seats, standing, starts_at, event }
 }
 
 impl World {
@@ -93,9 +94,14 @@ impl World {
         ticket_credentials(&self.keyring, self.order(id), self.starts_at)
     }
 
-    /// The gate's view: the published keys, no secrets.
+    /// The gate's view: its event's published keys, no secrets.
     fn gate(&self) -> Verifier {
-        Verifier::from_published("club", &self.keyring.published()).unwrap()
+        Verifier::from_published("club", &self.keyring.for_event(self.event.0).published()).unwrap()
+    }
+
+    /// The event's keys with secrets, to sign made-up bodies.
+    fn event_keys(&self) -> Keyring {
+        self.keyring.for_event(self.event.0)
     }
 }
 
@@ -106,7 +112,7 @@ fn a_ticket_credential_round_trips_to_exactly_its_tickets_claim() {
     let credentials = w.credentials(w.seats);
     assert_eq!(credentials.len(), 2);
     for (index, text) in credentials.iter().enumerate() {
-        let claim = verify_ticket(&w.gate(), text).unwrap();
+        let claim = verify_ticket(&w.gate(), w.event, text).unwrap();
         let ticket = &order.tickets[index];
         assert_eq!(
             claim,
@@ -122,7 +128,7 @@ fn a_ticket_credential_round_trips_to_exactly_its_tickets_claim() {
         );
     }
     let standing = w.credentials(w.standing);
-    let claims: Vec<_> = standing.iter().map(|t| verify_ticket(&w.gate(), t).unwrap()).collect();
+    let claims: Vec<_> = standing.iter().map(|t| verify_ticket(&w.gate(), w.event, t).unwrap()).collect();
     assert_eq!(claims.iter().map(|c| c.index).collect::<Vec<_>>(), [0, 1, 2]);
     assert!(claims.iter().all(|c| c.place == Place::Standing(core::AreaId(0))));
     // "Jürgen Müller-Lüdenscheidt": each "ü" is two bytes, so 12 bytes hold 10 letters.
@@ -139,7 +145,7 @@ fn a_cancelled_ticket_gets_no_credential_and_the_others_keep_their_index() {
     };
     let now = w.tenant.now();
     apply(&mut w.tenant, now, cancel);
-    let indices: Vec<u16> = w.credentials(w.standing).iter().map(|t| verify_ticket(&w.gate(), t).unwrap().index).collect();
+    let indices: Vec<u16> = w.credentials(w.standing).iter().map(|t| verify_ticket(&w.gate(), w.event, t).unwrap().index).collect();
     assert_eq!(indices, [0, 2]);
 }
 
@@ -175,35 +181,47 @@ fn a_tampered_foreign_or_misshapen_ticket_is_rejected_with_its_code() {
     let text = &w.credentials(w.seats)[0];
     let code = |result: Result<TicketClaim, TicketError>| result.unwrap_err().code();
 
+    let e = w.event;
     // Another organizer with the very same key: the tenant is inside the signature.
-    let rival = Verifier::from_published("rival", &w.keyring.published()).unwrap();
-    assert_eq!(code(verify_ticket(&rival, text)), "credential_bad_signature");
+    let rival = Verifier::from_published("rival", &w.event_keys().published()).unwrap();
+    assert_eq!(code(verify_ticket(&rival, e, text)), "credential_bad_signature");
     // Another organizer's own key id 1: same id, other key.
     let stranger = Keyring::generate("club", [9; 32]);
-    assert_eq!(code(verify_ticket(stranger.verifier(), text)), "credential_bad_signature");
+    assert_eq!(code(verify_ticket(stranger.for_event(e.0).verifier(), e, text)), "credential_bad_signature");
+    // The tenant's own keys do not verify a ticket, nor do another event's: a gate
+    // that loaded the wrong game's keys turns every fan away instead of letting
+    // the wrong game's tickets in.
+    assert_eq!(code(verify_ticket(w.keyring.verifier(), e, text)), "credential_bad_signature");
+    let other = core::EventId(e.0 + 1);
+    assert_eq!(code(verify_ticket(w.keyring.for_event(other.0).verifier(), other, text)), "credential_bad_signature");
     // Another kind signed by the right key is not a ticket.
-    let identity = w.keyring.sign(Kind::Identity, &[0; 24]);
-    assert_eq!(code(verify_ticket(&w.gate(), &identity)), "credential_wrong_kind");
+    let identity = w.event_keys().sign(Kind::Identity, &[0; 24]);
+    assert_eq!(code(verify_ticket(&w.gate(), e, &identity)), "credential_wrong_kind");
     // Rotation keeps old tickets valid; revoking the old key withdraws them.
     let rotated = w.keyring.rotate([8; 32]).unwrap();
-    assert!(verify_ticket(rotated.verifier(), text).is_ok());
+    assert!(verify_ticket(rotated.for_event(e.0).verifier(), e, text).is_ok());
     let revoked = rotated.revoke(1).unwrap();
-    assert_eq!(code(verify_ticket(revoked.verifier(), text)), "credential_revoked_key");
+    assert_eq!(code(verify_ticket(revoked.for_event(e.0).verifier(), e, text)), "credential_revoked_key");
     // The body changed after signing.
     let mut parts: Vec<String> = text.split('.').map(String::from).collect();
     let mut body = parts[3].clone().into_bytes();
     body[2] = if body[2] == b'A' { b'B' } else { b'A' };
     parts[3] = String::from_utf8(body).unwrap();
-    assert_eq!(code(verify_ticket(&w.gate(), &parts.join("."))), "credential_bad_signature");
-    assert_eq!(code(verify_ticket(&w.gate(), "")), "credential_malformed");
+    assert_eq!(code(verify_ticket(&w.gate(), e, &parts.join("."))), "credential_bad_signature");
+    assert_eq!(code(verify_ticket(&w.gate(), e, "")), "credential_malformed");
 
     // Correctly signed bodies that break the layout: a reader never trusts a body
     // just because the signature holds (an old or future signer could have made it).
-    let good = TicketClaim::decode(&w.keyring.verifier().verify(Kind::Ticket, text).unwrap()).unwrap().encode();
-    let signed = |body: &[u8]| w.keyring.sign(Kind::Ticket, body);
+    let good = TicketClaim::decode(&w.gate().verify(Kind::Ticket, text).unwrap()).unwrap().encode();
+    let signed = |body: &[u8]| w.event_keys().sign(Kind::Ticket, body);
+    // A body naming another event, signed with this event's keys (a signer bug or
+    // a stolen event key), is still refused by this event's gate.
+    let mut elsewhere = good.clone();
+    elsewhere[1..5].copy_from_slice(&(e.0 + 1).to_be_bytes());
+    assert_eq!(code(verify_ticket(&w.gate(), e, &signed(&elsewhere))), "ticket_other_event");
     let mut future = good.clone();
     future[0] = 2;
-    assert_eq!(code(verify_ticket(&w.gate(), &signed(&future))), "ticket_unknown_version");
+    assert_eq!(code(verify_ticket(&w.gate(), e, &signed(&future))), "ticket_unknown_version");
     let mut bad_tag = good.clone();
     bad_tag[15] = 9;
     let mut bad_utf8 = good.clone();
@@ -213,7 +231,7 @@ fn a_tampered_foreign_or_misshapen_ticket_is_rejected_with_its_code() {
     long_hint.extend_from_slice(b"Erika Musterm");
     let misshapen: [&[u8]; 6] = [&[], &good[..1], &good[..good.len() - 1], &[good.as_slice(), &[0]].concat(), &bad_tag, &bad_utf8];
     for body in misshapen.into_iter().chain([long_hint.as_slice()]) {
-        assert_eq!(code(verify_ticket(&w.gate(), &signed(body))), "ticket_malformed", "{body:?}");
+        assert_eq!(code(verify_ticket(&w.gate(), e, &signed(body))), "ticket_malformed", "{body:?}");
     }
 }
 
@@ -241,8 +259,8 @@ fn a_typical_ticket_is_a_small_qr_code() {
     assert!(text.len() <= 160, "{} characters", text.len());
     assert!(version <= 8, "QR version {version}");
     // The hint costs no QR version: without it the ticket is version 8 all the same.
-    let no_hint = TicketClaim { holder_hint: String::new(), ..verify_ticket(&w.gate(), text).unwrap() };
-    let short = w.keyring.sign(Kind::Ticket, &no_hint.encode());
+    let no_hint = TicketClaim { holder_hint: String::new(), ..verify_ticket(&w.gate(), w.event, text).unwrap() };
+    let short = w.event_keys().sign(Kind::Ticket, &no_hint.encode());
     assert_eq!((short.len(), qr_version(&short)), (137, 8));
     let svg = qr_svg(text);
     assert!(svg.starts_with("<?xml") && svg.contains("<svg") && svg.contains("#000000"), "{svg:.200}");
@@ -253,13 +271,13 @@ proptest! {
 
     #[test]
     fn arbitrary_text_is_rejected_and_never_panics(text in "\\PC{0,300}|sf1\\.3\\.1\\.[A-Za-z0-9_-]{0,80}\\.[A-Za-z0-9_-]{0,90}") {
-        let verifier = Keyring::generate("club", [7; 32]).verifier().clone();
-        prop_assert!(verify_ticket(&verifier, &text).is_err());
+        let verifier = Keyring::generate("club", [7; 32]).for_event(3).verifier().clone();
+        prop_assert!(verify_ticket(&verifier, core::EventId(3), &text).is_err());
     }
 
     #[test]
     fn every_single_character_change_is_rejected(position in 0usize..160, replacement in proptest::char::any()) {
-        let keyring = Keyring::generate("club", [7; 32]);
+        let keyring = Keyring::generate("club", [7; 32]).for_event(3);
         let claim = TicketClaim {
             event: core::EventId(3),
             order: core::OrderId(981),
@@ -275,7 +293,7 @@ proptest! {
         prop_assume!(chars[at] != replacement);
         chars[at] = replacement;
         let changed: String = chars.into_iter().collect();
-        prop_assert!(verify_ticket(keyring.verifier(), &changed).is_err(), "{changed}");
+        prop_assert!(verify_ticket(keyring.verifier(), core::EventId(3), &changed).is_err(), "{changed}");
     }
 
     #[test]
@@ -284,8 +302,8 @@ proptest! {
         event in any::<u32>(), order in any::<u64>(), index in any::<u16>(), seat in any::<u32>(), area in any::<u16>(),
         standing in any::<bool>(), category in any::<u16>(), starts_at in any::<i64>(), hint in "\\PC{0,12}",
     ) {
-        let keyring = Keyring::generate("club", [7; 32]);
-        let _ = verify_ticket(keyring.verifier(), &keyring.sign(Kind::Ticket, &body));
+        let keyring = Keyring::generate("club", [7; 32]).for_event(event);
+        let _ = verify_ticket(keyring.verifier(), core::EventId(event), &keyring.sign(Kind::Ticket, &body));
         let place = if standing { Place::Standing(core::AreaId(area)) } else { Place::Seat(core::SeatId(seat)) };
         let claim = TicketClaim {
             event: core::EventId(event),
@@ -296,7 +314,7 @@ proptest! {
             starts_at: core::TimeMs(starts_at),
             holder_hint: holder_hint(&hint),
         };
-        prop_assert_eq!(verify_ticket(keyring.verifier(), &keyring.sign(Kind::Ticket, &claim.encode())), Ok(claim));
+        prop_assert_eq!(verify_ticket(keyring.verifier(), core::EventId(event), &keyring.sign(Kind::Ticket, &claim.encode())), Ok(claim));
     }
 }
 
@@ -308,6 +326,39 @@ fn the_same_order_gives_the_same_pdf_bytes() {
     assert!(first.starts_with(b"%PDF-"));
     assert_eq!(first, ticket_pdf(&view, &printed, Lang::De), "a re-download must be the same file");
     assert!(tickets::printable(&w.tenant, &w.keyring, organizer, core::OrderId(99)).is_none());
+}
+
+#[test]
+fn each_event_has_its_own_keys_derived_from_the_tenants_and_following_their_life() {
+    let tenant = Keyring::generate("club", [7; 32]);
+    let (three, four) = (tenant.for_event(3), tenant.for_event(4));
+    let public = |k: &Keyring| k.published().into_iter().map(|k| (k.id, k.state, k.public)).collect::<Vec<_>>();
+    // The same on every node and every call: nothing to store or replicate.
+    assert_eq!(public(&three), public(&tenant.for_event(3)));
+    assert_ne!(public(&three), public(&four));
+    assert_ne!(public(&three), public(&tenant));
+    // Another tenant's event 3 has other keys.
+    assert_ne!(public(&three), public(&Keyring::generate("club", [8; 32]).for_event(3)));
+    // Ids and states follow the tenant's keys through rotation and revocation.
+    let rotated = tenant.rotate([9; 32]).unwrap().revoke(1).unwrap();
+    let states: Vec<_> = public(&rotated.for_event(3)).into_iter().map(|(id, state, _)| (id, state)).collect();
+    let expected: Vec<_> = rotated.published().into_iter().map(|k| (k.id, k.state)).collect();
+    assert_eq!(states, expected);
+    assert_eq!(public(&rotated.for_event(3))[0].2, public(&three)[0].2, "key 1 of event 3 is still key 1 of event 3");
+}
+
+/// A gate's verifier from an event's published key set
+/// (`GET /api/v1/{tenant}/events/{event}/keys`, JSON).
+pub(crate) fn gate_from_key_set(tenant: &str, json: &[u8]) -> Verifier {
+    #[derive(serde::Deserialize)]
+    struct KeySet {
+        tenant: String,
+        keys: Vec<sturmfest_server::credentials::StoredKey>,
+    }
+    let set: KeySet = serde_json::from_slice(json).expect("a key set");
+    assert_eq!(set.tenant, tenant);
+    assert!(set.keys.iter().all(|k| k.secret.is_none()), "published keys carry no secret");
+    Verifier::from_published(tenant, &set.keys).expect("a valid key set")
 }
 
 // ----- the PDF, read back with poppler -----
@@ -526,7 +577,7 @@ fn the_qr_on_every_page_decodes_to_that_tickets_credential_and_verifies() {
         assert_eq!(scanned, expected);
         assert_eq!(scanned, w.credentials(order), "the PDF carries the same credentials as ticket_credentials");
         for text in &scanned {
-            let claim = verify_ticket(&w.gate(), text).unwrap();
+            let claim = verify_ticket(&w.gate(), w.event, text).unwrap();
             assert_eq!(claim.order, order);
         }
     }
