@@ -154,13 +154,61 @@ pub(crate) async fn visible(client: &Client, css: &str) -> bool {
     }
 }
 
+/// Takes a screenshot of a page state worth showing — and, since those are the
+/// states people read, checks the page's text contrast first (`assert_contrast`).
 pub(crate) async fn screenshot(client: &Client, dir: &Option<PathBuf>, name: &str) {
+    assert_contrast(client, name).await;
     let png = client.screenshot().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     if let Some(dir) = dir {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
+}
+
+/// WCAG 2.x contrast of every visible element with text of its own, measured in the
+/// browser from computed styles: the text colour (alpha-blended) against the
+/// nearest opaque background behind it (semi-transparent layers blended, white
+/// below all). At least 4.5:1, or 3:1 for large text (24 px, or 18.66 px bold).
+/// Disabled controls are exempt, as WCAG allows; text in SVG (the seat map's
+/// labels) is not measured here — its colours are fixed in the page's stylesheet.
+const contrast_script: &str = r#"
+const lin = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+const lum = c => 0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2]);
+const parse = s => { const m = /rgba?\(([^)]+)\)/.exec(s); if (!m) return null;
+  const p = m[1].split(',').map(x => parseFloat(x)); return { rgb: p.slice(0, 3), a: p.length > 3 ? p[3] : 1 }; };
+const behind = el => { const layers = [];
+  for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor);
+    if (c && c.a > 0) { layers.push(c); if (c.a >= 1) break; } }
+  let base = [255, 255, 255];
+  for (let i = layers.length - 1; i >= 0; i--) { const l = layers[i]; base = base.map((v, j) => l.rgb[j] * l.a + v * (1 - l.a)); }
+  return base; };
+const bad = []; let checked = 0;
+for (const el of document.querySelectorAll('body *')) {
+  if (el.closest('svg') || el.closest('[disabled]') || el.closest('[hidden]')) continue;
+  if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+  const st = getComputedStyle(el);
+  if (st.visibility === 'hidden' || st.display === 'none') continue;
+  const r = el.getBoundingClientRect(); if (r.width === 0 || r.height === 0) continue;
+  const fg = parse(st.color); const bg = behind(el);
+  const text = fg.rgb.map((v, j) => v * fg.a + bg[j] * (1 - fg.a));
+  const [hi, lo] = [lum(text), lum(bg)].sort((a, b) => b - a);
+  const ratio = (hi + 0.05) / (lo + 0.05);
+  const size = parseFloat(st.fontSize); const bold = parseInt(st.fontWeight, 10) >= 700;
+  const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+  checked++;
+  if (ratio < need) bad.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 40)}": ${ratio.toFixed(2)} < ${need}`);
+}
+return { checked, bad };
+"#;
+
+/// Fails when any visible text of the current page is below the WCAG AA contrast.
+pub(crate) async fn assert_contrast(client: &Client, page: &str) {
+    let result = client.execute(contrast_script, vec![]).await.expect("the contrast script runs");
+    let checked = result["checked"].as_u64().expect("a count");
+    assert!(checked > 0, "{page}: no text measured");
+    let bad: Vec<&str> = result["bad"].as_array().expect("a list").iter().filter_map(|v| v.as_str()).collect();
+    assert!(bad.is_empty(), "{page}: text below WCAG AA contrast:\n{}", bad.join("\n"));
 }
 
 fn iso(ms: i64) -> String {
