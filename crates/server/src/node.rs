@@ -159,7 +159,11 @@ pub async fn open_with(data_dir: &Path, shard_config: ShardConfig, options: Node
         reports.push((config.slug.clone(), report));
         writers.push(writer);
     }
-    Ok(Opened { state: AppState { tenants: Arc::new(tenants) }, reports, log, writers, drivers })
+    let state = AppState { tenants: Arc::new(tenants) };
+    for slug in state.tenants.keys() {
+        drivers.push(tokio::spawn(crate::payments::refund_owed_forever(state.clone(), slug.clone())));
+    }
+    Ok(Opened { state, reports, log, writers, drivers })
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

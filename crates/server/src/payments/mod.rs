@@ -190,6 +190,55 @@ pub async fn refund_due(handle: &TenantHandle, payment: core::payments::PaymentI
     Ok(reply.state)
 }
 
+/// How often a node looks for money owed back that is not yet refunded.
+pub const refund_retry_interval_ms: u64 = 60_000;
+/// A `RefundDue` younger than this is left to the request that decided it.
+pub const refund_retry_age_ms: i64 = 30_000;
+
+/// Refunds every payment the core still records as owed (`RefundDue`) and at least
+/// `refund_retry_age_ms` old: the refund right after the decision can fail (the
+/// provider is down) or never happen (the node stopped in between). The provider
+/// call is keyed per payment (`refund_due`), so a refund the provider already made
+/// is answered again, not paid twice. Returns how many were refunded now.
+pub async fn refund_owed(handle: &TenantHandle, now_ms: i64) -> usize {
+    let owed = handle
+        .shard
+        .read(move |t| {
+            t.payments()
+                .iter()
+                .filter(|p| p.state == PaymentState::RefundDue && p.updated_at.0 <= now_ms - refund_retry_age_ms)
+                .map(|p| p.id)
+                .collect::<Vec<_>>()
+        })
+        .await;
+    let mut refunded = 0;
+    for payment in owed.unwrap_or_default() {
+        match refund_due(handle, payment).await {
+            Ok(_) => refunded += 1,
+            Err(e) => tracing::warn!(payment = payment.0, error = %e, "refund owed still not made; retrying later"),
+        }
+    }
+    refunded
+}
+
+/// `refund_owed` for one tenant every `refund_retry_interval_ms`, for the node's life.
+pub async fn refund_owed_forever(state: crate::http::AppState, slug: String) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(refund_retry_interval_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(handle) = state.tenants.get(&slug) else { return };
+        if !handle.shard.is_running() {
+            return;
+        }
+        let now_ms = jiff::Timestamp::now().as_millisecond();
+        let refunded = refund_owed(handle, now_ms).await;
+        if refunded > 0 {
+            tracing::info!(tenant = %slug, refunded, "refunded payments that were owed back");
+        }
+    }
+}
+
 /// Refunds `amount` of an order: through the provider that took the money when the
 /// order was paid online, then recorded in the core. Orders paid at the counter are
 /// recorded only (the cash or card terminal gives the money back). The provider

@@ -235,6 +235,39 @@ async fn a_late_webhook_for_seats_sold_meanwhile_is_refunded_through_the_provide
 }
 
 #[tokio::test]
+async fn money_owed_back_but_never_refunded_is_refunded_by_the_node_later() {
+    use sturmfest_core as core;
+    let n = fresh().await;
+    let event = open_event(&n, "club", "Halle", 10).await;
+    let hold = hold(&n, event, &[7]).await;
+    let started = start(&n, &hold).await;
+    let session = session_of(&started);
+    let released = check(&n.app, request("DELETE", at("club", &format!("/holds/{hold}"))).header("idempotency-key", "rel-3")).await;
+    expect_status(&released, 200);
+    let body = json!({"customer": "kasse", "tariff": 0, "channel": "box_office", "selection": {"type": "seats", "seats": [7]}});
+    let counter = check(&n.app, post(at("club", &format!("/events/{event}/holds")), body).bearer(&n.counter)).await;
+    expect_status(&counter, 201);
+    let confirm = json!({"payment_ref": "cash", "buyer": {"name": "Kasse", "email": ""}});
+    let sold = check(&n.app, post(at("club", &format!("/holds/{}/confirm", counter.json["hold_id"])), confirm).bearer(&n.counter)).await;
+    expect_status(&sold, 201);
+    // The provider's success reaches the core, and the node stops before it calls
+    // the provider back: the core knows the money is owed, nobody has paid it.
+    let handle = &n.opened.state.tenants["club"];
+    let succeeded = core::payments::PaymentCommand::Succeeded { provider: core::payments::ProviderKind::Test, session };
+    handle.shard.execute(None, core::Command::Payment(succeeded)).await.unwrap().unwrap();
+    assert_eq!(status(&n, &started).await["state"], "refund_due");
+
+    let now = jiff::Timestamp::now().as_millisecond();
+    let age = sturmfest_server::payments::refund_retry_age_ms;
+    assert_eq!(sturmfest_server::payments::refund_owed(handle, now).await, 0, "a fresh decision is left to its request");
+    assert_eq!(status(&n, &started).await["state"], "refund_due");
+    assert_eq!(sturmfest_server::payments::refund_owed(handle, now + age + 1_000).await, 1);
+    assert_eq!(status(&n, &started).await["state"], "refunded");
+    assert_eq!(sturmfest_server::payments::refund_owed(handle, now + 2 * age).await, 0, "refunded once");
+    assert_eq!(order_count(&n, event).await, 1, "only the counter's order");
+}
+
+#[tokio::test]
 async fn a_duplicate_webhook_makes_one_order() {
     let n = fresh().await;
     let event = open_event(&n, "club", "Halle", 10).await;
