@@ -6,3 +6,4 @@ mod crash;
 mod disk_failure;
 mod rush;
 mod verify_draw;
+mod voucher_crash;
