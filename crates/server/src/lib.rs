@@ -12,6 +12,7 @@ pub mod http;
 pub mod identity;
 pub mod mail;
 pub mod node;
+pub mod operator;
 pub mod payments;
 pub mod pow;
 pub mod ratelimit;
