@@ -7,6 +7,7 @@
 pub mod codec;
 pub mod credentials;
 pub mod demo;
+pub mod demo_city;
 pub mod draw;
 pub mod http;
 pub mod identity;
