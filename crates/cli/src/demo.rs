@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use jiff::{ToSpan, Zoned};
 use sturmfest_core as core;
 use sturmfest_server::demo::{arena, arena_name, club_name, game};
+use sturmfest_server::demo_city::{city_name, city_slug};
 use sturmfest_server::runtime::Shard;
 use sturmfest_server::tenants::Registry;
 
@@ -37,7 +38,12 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         Some(token) => token,
         None => registry.add(demo_tenant, club_name).map_err(|e| e.to_string())?,
     };
+    let city_token = match registry.rotate_token(city_slug) {
+        Some(token) => token,
+        None => registry.add(city_slug, city_name).map_err(|e| e.to_string())?,
+    };
     registry.save(&args.data_dir).map_err(|e| e.to_string())?;
+    let operator_token = sturmfest_server::operator::rotate_token(&args.data_dir).map_err(|e| e.to_string())?;
     let options = sturmfest_server::node::NodeOptions {
         pow_base_bits: args.pow_base_bits,
         pow_bits_max: args.pow_bits_max,
@@ -52,11 +58,18 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     }
     // Also for a demo directory from before staff logins existed.
     sturmfest_server::demo::create_demo_staff(&shard).await?;
+    let city = opened.state.tenants[city_slug].clone();
+    let city_fresh = sturmfest_server::demo_city::set_up(&city).await?;
+    sturmfest_server::demo_city::create_staff(&city).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e} (pick another with --listen 127.0.0.1:PORT)", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     print_welcome(&shard, addr, &token, &args.data_dir, fresh).await?;
+    print_city_welcome(&city, addr, &city_token, &operator_token, city_fresh).await?;
+    println!();
+    println!("  Ctrl-C stops the server; the data stays in {}.", args.data_dir.display());
+    drop(city);
     sturmfest_server::node::serve(listener, opened.state.clone(), crate::config::shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
@@ -157,7 +170,42 @@ async fn print_welcome(shard: &Shard, addr: SocketAddr, token: &str, dir: &std::
     println!("         -H 'Idempotency-Key: brake-1' -d '{{\"action\":\"pause\",\"message\":\"Kurze Pause – es geht gleich weiter\"}}'");
     println!("  a flash sale of fans against a fresh game:");
     println!("    sturmfest load flash-sale --url http://{addr} --tenant {demo_tenant} --token {token}");
+    Ok(())
+}
+
+/// The demo city's part of the welcome text: where the office, the till, the
+/// balance page and the operator live, the logins, and three sold cards to try.
+async fn print_city_welcome(
+    city: &sturmfest_server::http::TenantHandle,
+    addr: SocketAddr,
+    token: &str,
+    operator_token: &str,
+    fresh: bool,
+) -> Result<(), String> {
+    use sturmfest_server::demo_city::{programme_name, region_programme_name};
+    let cards = sturmfest_server::demo_city::shown(city).await?;
+    let web = format!("http://{addr}/{city_slug}");
     println!();
-    println!("  Ctrl-C stops the server; the data stays in {}.", dir.display());
+    println!("sturmfest demo — {city_name}: city vouchers ({programme_name}, {region_programme_name})");
+    println!("  {} 4 shops, 16 printed cards, 7 of them sold, 5 redemptions", if fresh { "created" } else { "reusing" });
+    println!("  voucher office: {web}/vouchers");
+    println!("  shop till:      {web}/merchant");
+    println!("  card balance:   {web}/card");
+    println!("  city report:    curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/{city_slug}/vouchers/reports");
+    println!("  city API token: {token}");
+    println!("  staff login: {web}/staff/login");
+    for (login, _, password, roles) in sturmfest_server::demo_city::city_staff {
+        let roles: Vec<&str> = roles.iter().map(|r| r.code()).collect();
+        println!("    {login:<8} password {password:<18} roles {}", roles.join(", "));
+    }
+    println!("  sold cards to try (DEMO ONLY: computed from a public seed, anyone can derive them):");
+    for card in &cards {
+        println!("    card {}   balance {} €   {}", card.code, card.balance, card.programme);
+    }
+    println!();
+    println!("operator (every city on this node):");
+    println!("  page:   http://{addr}/operator");
+    println!("  report: curl -H 'Authorization: Bearer {operator_token}' http://{addr}/api/v1/operator/vouchers/report");
+    println!("  operator token: {operator_token}   (new on every start; `sturmfest operator-token` makes one for `serve`)");
     Ok(())
 }

@@ -37,6 +37,13 @@ enum Command {
     Tenant(TenantCommand),
     /// Generate load against a running server and check what it bought.
     Load(load::LoadArgs),
+    /// Make a new operator token for the report across all cities and print it
+    /// (shown once, stored only hashed; the old token and its page sessions end at
+    /// the next start).
+    OperatorToken {
+        #[arg(long, env = "STURMFEST_DATA_DIR", default_value = "sturmfest-data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -84,6 +91,7 @@ fn main() -> ExitCode {
             Command::Tenant(TenantCommand::List { data_dir }) => tenant_list(&data_dir),
             Command::Tenant(TenantCommand::Terminal { slug, name, data_dir }) => terminal_add(&slug, &name, &data_dir),
             Command::Load(args) => load::run(args).await,
+            Command::OperatorToken { data_dir } => operator_token(&data_dir),
         }
     });
     match result {
@@ -111,6 +119,16 @@ fn terminal_add(slug: &str, name: &str, data_dir: &std::path::Path) -> Result<()
     registry.save(data_dir).map_err(|e| e.to_string())?;
     println!("terminal {name} added to {slug}; restart `sturmfest serve` to use it");
     println!("terminal token (shown once, stored only hashed; sells at the counter only): {token}");
+    Ok(())
+}
+
+fn operator_token(data_dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let token = sturmfest_server::operator::rotate_token(data_dir).map_err(|e| e.to_string())?;
+    println!("operator token made; restart `sturmfest serve` to use it (the old one stops working then)");
+    println!("operator token (shown once, stored only hashed): {token}");
+    println!("  report: curl -H 'Authorization: Bearer {token}' http://HOST/api/v1/operator/vouchers/report");
+    println!("  page:   http://HOST/operator");
     Ok(())
 }
 

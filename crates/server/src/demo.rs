@@ -90,11 +90,24 @@ pub const demo_staff: [(&str, &str, &str, &[sturmfest_core::staff::Role]); 2] = 
 /// Creates the demo's staff accounts on a tenant that has none yet; returns how
 /// many it created.
 pub async fn create_demo_staff(shard: &crate::runtime::Shard) -> Result<usize, String> {
-    use sturmfest_core::staff::{LoginName, Roles, StaffCommand};
     if !shard.read(|t| t.staff().accounts().is_empty()).await.map_err(|e| e.to_string())? {
         return Ok(0);
     }
-    for (login, display_name, password, roles) in demo_staff {
+    Ok(create_staff_accounts(shard, &demo_staff).await?.len())
+}
+
+/// A demo login: (login, display name, password, roles).
+pub type DemoLogin = (&'static str, &'static str, &'static str, &'static [sturmfest_core::staff::Role]);
+
+/// Creates these accounts (argon2id hashes of the public demo passwords) and
+/// returns their ids in order. Shared by the club and the demo city.
+pub async fn create_staff_accounts(
+    shard: &crate::runtime::Shard,
+    logins: &[DemoLogin],
+) -> Result<Vec<sturmfest_core::staff::StaffAccountId>, String> {
+    use sturmfest_core::staff::{LoginName, Roles, StaffCommand, StaffReply};
+    let mut ids = Vec::new();
+    for (login, display_name, password, roles) in logins.iter().copied() {
         let password_hash = crate::staff::hash_password(password.to_string()).await.map_err(|p| p.detail)?;
         let command = StaffCommand::CreateAccount {
             login: LoginName::parse(login).expect("a valid demo login"),
@@ -103,9 +116,10 @@ pub async fn create_demo_staff(shard: &crate::runtime::Shard) -> Result<usize, S
             roles: Roles::of(roles),
         };
         match shard.execute(None, core::Command::Staff(command)).await.map_err(|e| e.to_string())? {
-            Ok(_) => {}
+            Ok(core::Reply::Staff(StaffReply::AccountCreated { account })) => ids.push(account),
+            Ok(other) => return Err(format!("demo staff account {login}: unexpected reply {other:?}")),
             Err(rejection) => return Err(format!("demo staff account {login}: {}", rejection.detail())),
         }
     }
-    Ok(demo_staff.len())
+    Ok(ids)
 }

@@ -7,11 +7,13 @@
 pub mod codec;
 pub mod credentials;
 pub mod demo;
+pub mod demo_city;
 pub mod draw;
 pub mod http;
 pub mod identity;
 pub mod mail;
 pub mod node;
+pub mod operator;
 pub mod payments;
 pub mod pow;
 pub mod ratelimit;

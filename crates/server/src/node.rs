@@ -159,7 +159,12 @@ pub async fn open_with(data_dir: &Path, shard_config: ShardConfig, options: Node
         reports.push((config.slug.clone(), report));
         writers.push(writer);
     }
-    let state = AppState { tenants: Arc::new(tenants) };
+    let operator = crate::operator::OperatorKeys::load(data_dir)?;
+    let secure_cookies = options.staff.secure_cookies || options.base_url.starts_with("https://");
+    let url = options.base_url.trim_end_matches('/');
+    let authority_end = url.find("://").map_or(url.len(), |i| url[i + 3..].find('/').map_or(url.len(), |j| i + 3 + j));
+    let operator = Arc::new(crate::operator::OperatorState::new(operator, secure_cookies, url[..authority_end].to_string()));
+    let state = AppState { tenants: Arc::new(tenants), operator };
     for slug in state.tenants.keys() {
         drivers.push(tokio::spawn(crate::payments::refund_owed_forever(state.clone(), slug.clone())));
     }

@@ -19,7 +19,7 @@ use crate::credentials::{Keyring, StoredKey};
 
 pub const registry_file_name: &str = "tenants.json";
 /// Slugs that would shadow the server's own paths.
-pub const reserved_slugs: [&str; 5] = ["api", "healthz", "assets", "static", "admin"];
+pub const reserved_slugs: [&str; 6] = ["api", "healthz", "assets", "static", "admin", "operator"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TenantConfig {
@@ -74,22 +74,8 @@ impl Registry {
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), RegistryError> {
-        let path = dir.join(registry_file_name);
-        let temp = dir.join(format!("{registry_file_name}.tmp"));
-        let io = |source| RegistryError::Io { path: path.clone(), source };
         let bytes = serde_json::to_vec_pretty(self).expect("registry serializes");
-        {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&temp).map_err(io)?;
-            file.write_all(&bytes).map_err(io)?;
-            file.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&temp, &path).map_err(io)?;
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-        Ok(())
+        write_private_file(dir, registry_file_name, &bytes)
     }
 
     /// Adds a tenant and returns its API token — shown once, stored only hashed.
@@ -140,6 +126,27 @@ impl Registry {
         }
         changed
     }
+}
+
+/// Writes `dir/name` atomically with mode 0600: a temp file, fsync, rename, fsync of
+/// the directory. For files that hold secrets or their digests (`tenants.json`,
+/// `operator.json`), so a crash leaves the old file or the new one, never half.
+pub(crate) fn write_private_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), RegistryError> {
+    let path = dir.join(name);
+    let temp = dir.join(format!("{name}.tmp"));
+    let io = |source| RegistryError::Io { path: path.clone(), source };
+    {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temp).map_err(io)?;
+        file.write_all(bytes).map_err(io)?;
+        file.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&temp, &path).map_err(io)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    Ok(())
 }
 
 fn new_keyring(slug: &str) -> Keyring {

@@ -22,10 +22,12 @@ const sturmfest_bin: &str = env!("CARGO_BIN_EXE_sturmfest");
 const demo_ready_timeout_ms: u64 = 60_000;
 
 /// The demo child; killed when dropped so a failing test leaves nothing behind.
-struct Demo {
+pub(crate) struct Demo {
     child: Child,
-    addr: String,
-    token: String,
+    pub(crate) addr: String,
+    pub(crate) token: String,
+    /// Every line the demo printed so far (its welcome text).
+    pub(crate) output: std::sync::Arc<std::sync::Mutex<String>>,
     _dir: tempfile::TempDir,
 }
 
@@ -36,7 +38,7 @@ impl Drop for Demo {
     }
 }
 
-fn start_demo() -> Demo {
+pub(crate) fn start_demo() -> Demo {
     let dir = tempfile::tempdir().unwrap();
     let mut command = Command::new(sturmfest_bin);
     command
@@ -55,9 +57,12 @@ fn start_demo() -> Demo {
     let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let printed = output.clone();
     std::thread::spawn(move || {
         let (mut addr, mut token) = (None, None);
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            printed.lock().unwrap().push_str(&format!("{line}\n"));
             if let Some(a) = line.trim().strip_prefix("listening on http://") {
                 addr = Some(a.trim().to_string());
             }
@@ -73,7 +78,7 @@ fn start_demo() -> Demo {
         }
     });
     let (addr, token) = rx.recv_timeout(Duration::from_millis(demo_ready_timeout_ms)).expect("the demo came up");
-    Demo { child, addr, token, _dir: dir }
+    Demo { child, addr, token, output, _dir: dir }
 }
 
 fn rush(demo: &Demo, extra: &[&str]) -> (Output, String) {

@@ -19,6 +19,9 @@
 //! `STURMFEST_CRASH_CYCLES` / 10 sets the number of kills (at least 10; CI runs 20),
 //! `STURMFEST_CRASH_SEED` the workload and kill delays. A failure names the seed.
 
+// Limits are named like values, unit last, as in the library.
+#![allow(non_upper_case_globals)]
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,6 +4,8 @@
 pub mod dto;
 pub mod extract;
 pub mod handlers;
+// The operator's report across cities (brief J).
+pub mod operator;
 pub mod payments;
 pub mod problem;
 pub mod room;
@@ -55,6 +57,8 @@ pub struct TenantHandle {
 #[derive(Clone)]
 pub struct AppState {
     pub tenants: Arc<HashMap<String, TenantHandle>>,
+    /// The node's operator (`operator.rs`): its token, page sessions, sign-outs.
+    pub operator: Arc<crate::operator::OperatorState>,
 }
 
 #[derive(OpenApi)]
@@ -112,6 +116,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(vouchers_settle::payout_file))
         .routes(routes!(vouchers_settle::city_report))
         .routes(routes!(vouchers_settle::bind_merchant))
+        // Operator across cities (brief J): its own token, no tenant in the path.
+        .routes(routes!(operator::operator_report))
         .split_for_parts()
 }
 

@@ -161,27 +161,58 @@ pub fn report(tenant: &Tenant, now: TimeMs, first: Date, last: Date) -> Report {
             volume += signed;
         }
         let Some(entry) = berlin_date(b.at).and_then(|d| days.get_mut(&d)) else { continue };
-        match b.kind {
+        entry.count(b.kind, b.amount);
+    }
+    let volume = Cents(volume);
+    Report { programmes, days, volume_12_months: volume, volume_since: since, level: VolumeLevel::of(volume) }
+}
+
+impl DayReport {
+    /// Adds one booking of the day. Shared by the city report and the per-programme
+    /// days of the operator's report, so both count a day alike.
+    fn count(&mut self, kind: BookingKind, amount: Cents) {
+        match kind {
             BookingKind::Activation | BookingKind::Load => {
-                entry.loaded = entry.loaded.plus(b.amount);
-                entry.loads += 1;
+                self.loaded = self.loaded.plus(amount);
+                self.loads += 1;
             }
             // A synced offline redemption counts on the day it was booked; what the
             // offline-risk account paid beyond the card is in the risk report, not here.
             BookingKind::Redemption | BookingKind::OfflineRedemption => {
-                entry.redeemed = entry.redeemed.plus(b.amount);
-                entry.redemptions += 1;
+                self.redeemed = self.redeemed.plus(amount);
+                self.redemptions += 1;
             }
             BookingKind::Reversal => {
-                entry.reversed = entry.reversed.plus(b.amount);
-                entry.reversals += 1;
+                self.reversed = self.reversed.plus(amount);
+                self.reversals += 1;
             }
-            BookingKind::Expiry => entry.expired = entry.expired.plus(b.amount),
+            BookingKind::Expiry => self.expired = self.expired.plus(amount),
             BookingKind::Refund | BookingKind::MoveOut | BookingKind::MoveIn => {}
         }
     }
-    let volume = Cents(volume);
-    Report { programmes, days, volume_12_months: volume, volume_since: since, level: VolumeLevel::of(volume) }
+}
+
+/// The days `first..=last` (Berlin) of every programme of `tenant`, each day
+/// counted as in `report` but only from the programme's own cards. Summed over
+/// the programmes, a day equals the city report's day.
+pub fn programme_days(tenant: &Tenant, first: Date, last: Date) -> BTreeMap<ProgrammeId, BTreeMap<Date, DayReport>> {
+    let v = tenant.vouchers();
+    let mut empty: BTreeMap<Date, DayReport> = BTreeMap::new();
+    let mut day = first;
+    while day <= last {
+        empty.insert(day, DayReport::default());
+        match day.tomorrow() {
+            Ok(next) => day = next,
+            Err(_) => break,
+        }
+    }
+    let mut out: BTreeMap<ProgrammeId, BTreeMap<Date, DayReport>> = v.programmes().map(|p| (p.id, empty.clone())).collect();
+    for b in v.bookings() {
+        let Some(programme) = v.card(b.card).map(|c| c.programme) else { continue };
+        let Some(entry) = berlin_date(b.at).and_then(|d| out.get_mut(&programme)?.get_mut(&d)) else { continue };
+        entry.count(b.kind, b.amount);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod checkout;
 pub mod format;
 pub mod i18n;
 pub mod office;
+pub mod operator;
 pub mod merchant;
 pub mod shop;
 pub mod staff;
@@ -61,6 +62,11 @@ pub fn pages() -> Router<AppState> {
         // The merchant redemption page with offline mode (web/merchant.rs).
         .route("/{tenant}/merchant", get(merchant::page))
         .route("/{tenant}/merchant-sw.js", get(merchant::service_worker))
+        // The operator's page across cities (brief J): `web/operator.rs`.
+        .route("/operator", get(operator::page))
+        .route("/operator/login", axum::routing::post(operator::sign_in))
+        .route("/operator/logout", axum::routing::post(operator::sign_out))
+        .route("/operator/report.csv", get(operator::csv))
 }
 
 #[derive(Deserialize)]

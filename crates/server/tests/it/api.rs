@@ -1364,17 +1364,22 @@ async fn an_overloaded_tenant_sheds_with_503_and_loses_no_acknowledged_hold() {
 // ----- 6. the doc, the OpenAPI document and the router agree -----
 
 /// `(method, path)` of every route in docs/API.md's tables, with the
-/// `/api/v1/{tenant}` prefix the document says every path has.
+/// `/api/v1/{tenant}` prefix the document says every path has — and of the
+/// operator's routes in docs/OPERATOR.md, which name their whole path (`/api/…`)
+/// because the operator's calls belong to no tenant.
 fn documented_routes() -> BTreeSet<(String, String)> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/API.md")).expect("docs/API.md");
     let mut routes = BTreeSet::new();
-    for line in doc.lines() {
-        let Some(rest) = line.strip_prefix("| `") else { continue };
-        let route = &rest[..rest.find('`').expect("closing backtick")];
-        let (method, path) = route.split_once(' ').expect("method and path");
-        let path = path.split('?').next().unwrap();
-        let fresh = routes.insert((method.to_lowercase(), format!("/api/v1/{{tenant}}{path}")));
-        assert!(fresh, "{route} is documented twice");
+    for file in ["API.md", "OPERATOR.md"] {
+        let doc = std::fs::read_to_string(format!("{}/../../docs/{file}", env!("CARGO_MANIFEST_DIR"))).expect("docs/API.md and docs/OPERATOR.md");
+        for line in doc.lines() {
+            let Some(rest) = line.strip_prefix("| `") else { continue };
+            let route = &rest[..rest.find('`').expect("closing backtick")];
+            let (method, path) = route.split_once(' ').expect("method and path");
+            let path = path.split('?').next().unwrap();
+            let path = if path.starts_with("/api/") { path.to_string() } else { format!("/api/v1/{{tenant}}{path}") };
+            let fresh = routes.insert((method.to_lowercase(), path));
+            assert!(fresh, "{route} is documented twice");
+        }
     }
     routes
 }

@@ -23,6 +23,8 @@ mod identity;
 mod mail;
 mod office;
 mod office_browser;
+mod operator;
+mod operator_browser;
 mod merchant_browser;
 mod pages;
 mod payments;
