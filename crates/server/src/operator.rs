@@ -208,19 +208,28 @@ pub struct CityFigures {
     pub days: BTreeMap<sturmfest_core::ledger::ProgrammeId, BTreeMap<jiff::civil::Date, crate::vouchers::reports::DayReport>>,
 }
 
+/// The figures of every city the node could read, and the cities it could not.
+pub struct Cities {
+    pub figures: Vec<CityFigures>,
+    /// (slug, name) of every tenant whose shard did not answer (stopped, or
+    /// overloaded): listed as unavailable, so one failed city never hides the others.
+    pub unavailable: Vec<(String, String)>,
+}
+
 /// The figures of every tenant that has a voucher programme, by slug. Each city is
 /// read from its own shard; the figures are the city report's (`report`) and its
-/// days split by programme (`programme_days`).
+/// days split by programme (`programme_days`). A city whose shard fails is named in
+/// `unavailable` and the others are reported all the same.
 pub async fn cities(
     state: &crate::http::AppState,
     now: sturmfest_core::TimeMs,
     first: jiff::civil::Date,
     last: jiff::civil::Date,
-) -> Result<Vec<CityFigures>, crate::runtime::ShardError> {
+) -> Cities {
     use crate::vouchers::reports::{programme_days, report};
     let mut slugs: Vec<&String> = state.tenants.keys().collect();
     slugs.sort();
-    let mut out = Vec::new();
+    let mut out = Cities { figures: Vec::new(), unavailable: Vec::new() };
     for slug in slugs {
         let handle = &state.tenants[slug];
         let figures = handle
@@ -232,12 +241,17 @@ pub async fn cities(
                 let now = now.max(t.vouchers().now());
                 Some((report(t, now, first, last), programme_days(t, first, last)))
             })
-            .await?;
-        if let Some((report, days)) = figures {
-            out.push(CityFigures { slug: slug.clone(), name: handle.name.clone(), report, days });
+            .await;
+        match figures {
+            Ok(Some((report, days))) => out.figures.push(CityFigures { slug: slug.clone(), name: handle.name.clone(), report, days }),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(tenant = %slug, error = %e, "operator report: the city did not answer");
+                out.unavailable.push((slug.clone(), handle.name.clone()));
+            }
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@ use crate::http::extract::{Bearer, QueryParams};
 use crate::http::handlers::{ApiResult, json};
 use crate::http::problem::Problem;
 use crate::http::vouchers_settle::DayReportOut;
-use crate::operator::CityFigures;
 use crate::vouchers::reports::{exemption_threshold_cents, warning_percents};
 
 /// Days one operator report lists at most: a quarter, for every city at once.
@@ -77,6 +76,15 @@ pub struct OperatorReportOut {
     pub threshold_cents: i64,
     pub warning_percents: Vec<i64>,
     pub cities: Vec<OperatorCityOut>,
+    /// Cities whose figures could not be read just now (their store did not
+    /// answer); the others are complete.
+    pub unavailable: Vec<UnavailableCityOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnavailableCityOut {
+    pub tenant: String,
+    pub name: String,
 }
 
 /// Which output the caller asked for.
@@ -123,8 +131,9 @@ fn day_out(day: &jiff::civil::Date, x: &crate::vouchers::reports::DayReport) -> 
     }
 }
 
-pub fn report_out(cities: &[CityFigures], now: TimeMs, first: jiff::civil::Date, last: jiff::civil::Date) -> OperatorReportOut {
-    let cities = cities
+pub fn report_out(all: &crate::operator::Cities, now: TimeMs, first: jiff::civil::Date, last: jiff::civil::Date) -> OperatorReportOut {
+    let cities = all
+        .figures
         .iter()
         .map(|c| OperatorCityOut {
             tenant: c.slug.clone(),
@@ -158,6 +167,7 @@ pub fn report_out(cities: &[CityFigures], now: TimeMs, first: jiff::civil::Date,
         threshold_cents: exemption_threshold_cents,
         warning_percents: warning_percents.to_vec(),
         cities,
+        unavailable: all.unavailable.iter().map(|(tenant, name)| UnavailableCityOut { tenant: tenant.clone(), name: name.clone() }).collect(),
     }
 }
 
@@ -200,6 +210,10 @@ pub fn report_csv(out: &OperatorReportOut) -> String {
             }
         }
     }
+    // A city that did not answer gets one line saying so, never silence.
+    for u in &out.unavailable {
+        csv.push_str(&format!("{},{},,,,,,unavailable,,,,,,,,\n", field(&u.tenant), field(&u.name)));
+    }
     csv
 }
 
@@ -230,6 +244,6 @@ pub async fn operator_report(State(state): State<AppState>, bearer: Bearer, Quer
     let format = format(query.format.as_deref())?;
     let (first, last) = period(query.days)?;
     let now = TimeMs(crate::runtime::wall_clock_ms());
-    let cities = crate::operator::cities(&state, now, first, last).await?;
+    let cities = crate::operator::cities(&state, now, first, last).await;
     Ok(respond(&report_out(&cities, now, first, last), format))
 }

@@ -41,6 +41,7 @@ pub struct OperatorTexts {
     pub period: &'static str,
     pub csv: &'static str,
     pub no_cities: &'static str,
+    pub unavailable: &'static str,
     pub volume: &'static str,
     pub of_threshold: &'static str,
     pub since: &'static str,
@@ -73,6 +74,7 @@ static operator_de: OperatorTexts = OperatorTexts {
     period: "Tage",
     csv: "Als CSV herunterladen",
     no_cities: "Noch keine Stadt hat ein Gutscheinprogramm.",
+    unavailable: "Gerade nicht erreichbar (die übrigen Städte sind vollständig):",
     volume: "Zahlungsvolumen der letzten 12 Monate",
     of_threshold: "von",
     since: "seit",
@@ -105,6 +107,7 @@ static operator_en: OperatorTexts = OperatorTexts {
     period: "days",
     csv: "Download as CSV",
     no_cities: "No city has a voucher programme yet.",
+    unavailable: "Not reachable just now (the other cities are complete):",
     volume: "Payment volume of the last 12 months",
     of_threshold: "of",
     since: "since",
@@ -184,6 +187,8 @@ struct ReportPage {
     last: String,
     threshold: String,
     cities: Vec<CityView>,
+    /// Cities whose figures could not be read just now.
+    unavailable: Vec<String>,
 }
 
 const page_title: &str = "sturmfest · Betrieb / Operations";
@@ -316,9 +321,7 @@ pub async fn page(State(state): State<AppState>, Query(query): Query<PageQuery>,
     let days = query.days.unwrap_or(crate::http::operator::operator_days_default).clamp(1, crate::http::operator::operator_days_max);
     let Ok((first, last)) = period(Some(days)) else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
     let now = TimeMs(crate::runtime::wall_clock_ms());
-    let Ok(cities) = crate::operator::cities(&state, now, first, last).await else {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    };
+    let cities = crate::operator::cities(&state, now, first, last).await;
     let out = report_out(&cities, now, first, last);
     let page = ReportPage {
         lang,
@@ -331,6 +334,7 @@ pub async fn page(State(state): State<AppState>, Query(query): Query<PageQuery>,
         last: day_label(&out.last_day, lang),
         threshold: euros(Cents(exemption_threshold_cents), lang),
         cities: city_views(&out, lang),
+        unavailable: out.unavailable.iter().map(|u| format!("{} (/{})", u.name, u.tenant)).collect(),
     };
     let mut response = html(&page, lang);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -392,8 +396,5 @@ pub async fn csv(State(state): State<AppState>, Query(query): Query<PageQuery>, 
         Err(problem) => return problem.into_response(),
     };
     let now = TimeMs(crate::runtime::wall_clock_ms());
-    match crate::operator::cities(&state, now, first, last).await {
-        Ok(cities) => respond(&report_out(&cities, now, first, last), Format::Csv),
-        Err(e) => crate::http::problem::Problem::from(e).into_response(),
-    }
+    respond(&report_out(&crate::operator::cities(&state, now, first, last).await, now, first, last), Format::Csv)
 }

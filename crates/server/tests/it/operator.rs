@@ -481,3 +481,27 @@ async fn the_page_signs_in_with_the_token_only_and_signs_out_with_its_csrf_token
     let html = after.json.as_str().unwrap();
     assert!(html.contains("name=\"token\"") && !html.contains("Rivalen-Taler"), "the old cookie opens nothing after sign-out");
 }
+
+#[tokio::test]
+async fn a_city_whose_store_fails_is_named_unavailable_and_the_others_are_still_reported() {
+    let n = start().await;
+    activity(&n).await;
+    // The rival city's writer dies (as after a failed disk): its shard answers nothing.
+    let at = n.opened.reports.iter().position(|(slug, _)| slug == "rival").unwrap();
+    n.opened.writers[at].abort();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let r = report(&n, "?days=3").await;
+    let slugs: Vec<&str> = r["cities"].as_array().unwrap().iter().map(|c| c["tenant"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["club"], "the city that answers is reported in full");
+    assert_eq!(r["unavailable"], json!([{"tenant": "rival", "name": "Stadt Rivalen"}]));
+    let csv = check(&n.app, get(format!("{REPORT}?days=3&format=csv")).bearer(&n.operator)).await;
+    expect_status(&csv, 200);
+    let rows = parse_csv(csv.json.as_str().unwrap());
+    assert!(rows.iter().any(|r| r[0] == "rival" && r[7] == "unavailable"), "{rows:?}");
+    assert!(rows.iter().any(|r| r[0] == "club"), "{rows:?}");
+    let cookie = sign_in(&n).await;
+    let page = check(&n.app, get("/operator?lang=en").header("cookie", &cookie).header("accept", "text/html")).await;
+    expect_status(&page, 200);
+    let html = page.json.as_str().unwrap();
+    assert!(html.contains("Not reachable just now") && html.contains("Stadt Rivalen (/rival)"), "{html}");
+}
