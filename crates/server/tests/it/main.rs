@@ -39,3 +39,4 @@ mod vouchers_offline;
 mod vouchers_pages;
 mod vouchers_reports;
 mod vouchers_settlement;
+mod voucher_office;
