@@ -193,11 +193,6 @@ impl Vouchers {
         self.batches.get(&id)
     }
 
-    /// Every batch, by id (the office lists its print runs).
-    pub fn batches(&self) -> impl Iterator<Item = &Batch> {
-        self.batches.values()
-    }
-
     pub fn card(&self, id: CardId) -> Option<&Card> {
         self.cards.get(&id)
     }

@@ -828,9 +828,13 @@ async fn batch_rows(handle: &TenantHandle, lang: Lang) -> Result<(Vec<(u32, Stri
         .read(move |t| {
             let vouchers = t.vouchers();
             let programmes: Vec<(u32, String)> = vouchers.programmes().map(|p| (p.id.0, p.name.clone())).collect();
-            let mut batches: Vec<BatchRow> = vouchers
-                .batches()
-                .map(|b| BatchRow {
+            // Batches are found through their cards (every batch has at least one);
+            // a scan of the cards is fine for a clerk's page.
+            let ids: std::collections::BTreeSet<core::vouchers::BatchId> = vouchers.cards().map(|c| c.batch).collect();
+            let mut batches: Vec<(core::TimeMs, BatchRow)> = ids
+                .into_iter()
+                .filter_map(|id| vouchers.batch(id))
+                .map(|b| (b.issued_at, BatchRow {
                     id: b.id.0,
                     programme: vouchers.programme(b.programme).map_or_else(String::new, |p| p.name.clone()),
                     medium: match b.medium {
@@ -839,12 +843,11 @@ async fn batch_rows(handle: &TenantHandle, lang: Lang) -> Result<(Vec<(u32, Stri
                     },
                     cards: b.cards,
                     issued_at: date_time(b.issued_at, lang),
-                })
+                }))
                 .collect();
             // Newest first: the clerk looks for the run just printed.
-            let order: std::collections::HashMap<u32, core::TimeMs> = vouchers.batches().map(|b| (b.id.0, b.issued_at)).collect();
-            batches.sort_by_key(|b| std::cmp::Reverse((order[&b.id], b.id)));
-            (programmes, batches)
+            batches.sort_by_key(|(at, b)| std::cmp::Reverse((*at, b.id)));
+            (programmes, batches.into_iter().map(|(_, b)| b).collect())
         })
         .await?)
 }

@@ -40,3 +40,4 @@ mod vouchers_pages;
 mod vouchers_reports;
 mod vouchers_settlement;
 mod voucher_office;
+mod voucher_office_browser;
