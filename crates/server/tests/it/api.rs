@@ -1414,7 +1414,8 @@ async fn the_openapi_document_lists_exactly_the_routes_of_the_api_doc_and_the_ro
             .replace("{order}", "1")
             .replace("{programme}", "1")
             .replace("{merchant}", "1")
-            .replace("{redemption}", "1");
+            .replace("{redemption}", "1")
+            .replace("{code}", "ABCD-EFGH-JKMN-PQRS-TVWX");
         assert!(!uri.contains('{'), "a placeholder this test does not know: {path}");
         let req = request(&method.to_uppercase(), &uri)
             .header("content-type", "application/json")
