@@ -144,6 +144,8 @@ async fn the_voucher_office_is_for_its_role_and_a_form_without_csrf_changes_noth
     let clerk = Clerk::new(&n, "gutschein").await;
     let home = clerk.page(&n, "/club/vouchers").await;
     assert!(home.contains("aria-current=\"page\"") && home.contains("Gutscheinbüro"), "the shared menu: {home}");
+    let english = clerk.page(&n, "/club/vouchers/counter?lang=en").await;
+    assert!(english.contains("<html lang=\"en\">") && english.contains("Sell a printed card") && english.contains("Voucher office"), "{english}");
     let mut forged = vec![("key", "k2")];
     forged.extend(programme_fields("Stadtgutschein"));
     expect_problem(&check(&n.app, form("/club/vouchers/programmes", &clerk.cookie, &forged)).await, 403, "csrf_invalid");
