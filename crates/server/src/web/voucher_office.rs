@@ -450,14 +450,16 @@ fn refusal(lang: Lang, problem: &Problem) -> String {
 // ----- form plumbing -----
 
 /// `25`, `25,5`, `25,00` or `25.00` euros as cents. Refused: no digits, more than two
-/// decimals (`12,345` is a typo, not twelve thousand), signs, thousands separators,
-/// zero, and anything longer than `amount_text_bytes_max`.
+/// decimals (`12,345` is a typo, not twelve thousand), a trailing separator, signs,
+/// thousands separators, zero, and anything longer than `amount_text_bytes_max`.
 pub fn parse_euros(text: &str) -> Option<i64> {
     let text = text.trim().trim_end_matches('€').trim_start_matches('€').trim();
     if text.is_empty() || text.len() > amount_text_bytes_max {
         return None;
     }
     let (whole, part) = match text.find([',', '.']) {
+        // A separator with nothing after it (`12,`) is a typo, not 12 euros.
+        Some(at) if at + 1 == text.len() => return None,
         Some(at) => (&text[..at], &text[at + 1..]),
         None => (text, ""),
     };
