@@ -12,7 +12,7 @@
 //! reference and merchant; block, move and refund (page and the new API) move
 //! exactly the money they say; cards whose expiry lies in the past (log records with
 //! chosen times) are booked as expired value through the new API and the overview
-//! shows it; hostile input gets the clerk's sentence and changes nothing. The
+//! shows it, and the node's writer books them by itself; hostile input gets the clerk's sentence and changes nothing. The
 //! tenant's invariants (money conserved, journal equals ledger) are checked after.
 
 use axum::http::header;
@@ -355,10 +355,11 @@ async fn hostile_input_gets_the_clerks_sentence_and_changes_nothing() {
     invariants(&n).await;
 }
 
-#[tokio::test]
-async fn cards_past_their_expiry_are_booked_as_expired_value_through_the_api_and_the_overview_shows_it() {
+/// A node whose log holds, from 1 June 2021 (10:00 Berlin), a programme, a batch
+/// and a card sold for 40 € that expired at the start of 2025: records written with
+/// chosen times while no node had the directory open.
+async fn node_with_a_card_sold_in_2021() -> (Node, sturmfest_server::vouchers::codes::CardCode) {
     use sturmfest_server::vouchers::codes::CardCode;
-    // 1 June 2021, 10:00 Berlin: a sale whose card expired at the start of 2025.
     let sold_long_ago_ms: i64 = 1_622_534_400_000;
     let n = crate::api::fresh().await;
     let key = sturmfest_server::http::vouchers::code_key(&n.opened.state.tenants["club"]);
@@ -392,6 +393,12 @@ async fn cards_past_their_expiry_are_booked_as_expired_value_through_the_api_and
             assert!(outcomes.iter().all(|o| o.is_ok()), "{outcomes:?}");
         })
         .await;
+    (n, code)
+}
+
+#[tokio::test]
+async fn cards_past_their_expiry_are_booked_as_expired_value_through_the_api_and_the_overview_shows_it() {
+    let (n, code) = node_with_a_card_sold_in_2021().await;
 
     let expire = || post("/api/v1/club/vouchers/expiry", json!(null)).bearer(&n.club);
     let reply = check(&n.app, expire()).await;
@@ -420,5 +427,28 @@ async fn cards_past_their_expiry_are_booked_as_expired_value_through_the_api_and
     assert!(html.contains("<br>Verfall</td><td class=\"num\">-40,00\u{a0}€</td>"), "{html}");
     let account = read(&n, |t| t.ledger().account(programme_account(ProgrammeId(1), core::ledger::AccountKind::ExpiredValue)).unwrap().balance()).await;
     assert_eq!(account, Cents(4_000), "booked, not deleted");
+    invariants(&n).await;
+}
+
+/// Nothing needs to call the expiry: the node's writer ticks as soon as the earliest
+/// card falls due (every `tick_interval_ms`, and once at start), and the tick books
+/// it. So the node needs no separate hourly expiry task.
+#[tokio::test]
+async fn the_node_books_a_due_card_by_itself_without_any_call() {
+    let (n, _code) = node_with_a_card_sold_in_2021().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (state, expired) = read(&n, |t| {
+            let value = t.ledger().account(programme_account(ProgrammeId(1), core::ledger::AccountKind::ExpiredValue)).unwrap().balance();
+            (t.vouchers().card(CardId(77)).unwrap().state, value)
+        })
+        .await;
+        if state == CardState::Expired {
+            assert_eq!(expired, Cents(4_000), "the balance is booked as expired value");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the writer never expired the card");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     invariants(&n).await;
 }
