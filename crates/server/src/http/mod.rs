@@ -110,6 +110,9 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(vouchers::move_balance))
         .routes(routes!(vouchers::redeem))
         .routes(routes!(vouchers::reverse_redemption))
+        // Voucher office (brief G): refunds to the holder and booking expired cards.
+        .routes(routes!(vouchers::refund_card))
+        .routes(routes!(vouchers::expire_cards))
         // Voucher settlement (statements, payout runs, pain.001 files).
         .routes(routes!(vouchers_settle::settle_programme))
         .routes(routes!(vouchers_settle::merchant_statement))

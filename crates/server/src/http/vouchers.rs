@@ -101,7 +101,8 @@ const _: () = assert!(pin_generated_digits >= 4);
 /// Domain of the key that card codes and PINs are digested under (`keyed_digest`).
 const code_key_domain: &[u8] = b"voucher code key\0";
 
-pub(crate) fn code_key(handle: &TenantHandle) -> CodeKey {
+/// The key a tenant's card codes and PINs are digested under.
+pub fn code_key(handle: &TenantHandle) -> CodeKey {
     CodeKey::new(handle.credentials.keyed_digest(code_key_domain, b""))
 }
 
@@ -119,6 +120,12 @@ fn parse_pin(input: Option<&str>) -> Result<Option<Pin>, Problem> {
             Pin::parse(p).ok_or_else(|| Problem::unprocessable("pin_invalid", "a PIN has 4 to 6 digits"))
         })
         .transpose()
+}
+
+/// The card a typed code names, for the office's card look-up.
+pub(crate) async fn find_card(handle: &TenantHandle, input: &str) -> Result<CardId, Problem> {
+    let code = parse_code(input)?;
+    card_of(handle, &code_key(handle), &code).await
 }
 
 /// The card a code names; `404 unknown_card` when no card has it.
@@ -175,7 +182,12 @@ pub async fn create_programme(
     body: JsonBody<ProgrammeIn>,
 ) -> ApiResult {
     let handle = office.handle(&state, &slug)?;
-    let input = body.value;
+    let programme = create_programme_with(handle, idem(&office.scope, &key, body.fingerprint), body.value).await?;
+    Ok(json(StatusCode::CREATED, &IdOut { id: u64::from(programme.0) }))
+}
+
+/// `CreateProgramme` for the API and the office page alike.
+pub(crate) async fn create_programme_with(handle: &TenantHandle, idempotency: Option<core::Idempotency>, input: ProgrammeIn) -> Result<ProgrammeId, Problem> {
     let limits = ProgrammeLimits {
         card_balance_cents_max: Cents(input.card_balance_cents_max),
         load_cents_max: Cents(input.load_cents_max),
@@ -191,9 +203,9 @@ pub async fn create_programme(
         limits,
         expiry: ExpiryRule::EndOfThirdYearAfterSale,
     };
-    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
+    let reply = run(handle, idempotency, core::Command::Voucher(command)).await?;
     let core::Reply::Voucher(VoucherReply::ProgrammeCreated { programme }) = reply else { return Err(unexpected(&reply)) };
-    Ok(json(StatusCode::CREATED, &IdOut { id: u64::from(programme.0) }))
+    Ok(programme)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -388,7 +400,13 @@ pub async fn issue_batch(
     body: JsonBody<BatchIn>,
 ) -> ApiResult {
     let handle = office.handle(&state, &slug)?;
-    let input = body.value;
+    let out = issue_batch_with(handle, idem(&office.scope, &key, body.fingerprint), programme, body.value).await?;
+    Ok(json(StatusCode::CREATED, &out))
+}
+
+/// `IssueCards` for the API and the office page: draws the codes, sends only their
+/// digests, and returns the codes this once (see `issue_batch`).
+pub(crate) async fn issue_batch_with(handle: &TenantHandle, idempotency: Option<core::Idempotency>, programme: u32, input: BatchIn) -> Result<BatchOut, Problem> {
     let medium = match input.medium.as_str() {
         "printed" => CardMedium::Printed,
         "digital" => CardMedium::Digital,
@@ -418,7 +436,7 @@ pub async fn issue_batch(
         (batch, cards, printed)
     };
     let command = VoucherCommand::IssueCards { programme: ProgrammeId(programme), batch, medium, cards };
-    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
+    let reply = run(handle, idempotency, core::Command::Voucher(command)).await?;
     let core::Reply::Voucher(VoucherReply::CardsIssued { batch: issued, cards }) = reply else { return Err(unexpected(&reply)) };
     if issued != batch {
         return Err(Problem::new(
@@ -430,7 +448,7 @@ pub async fn issue_batch(
         .with("batch", serde_json::json!(issued.0))
         .with("cards", serde_json::json!(cards)));
     }
-    Ok(json(StatusCode::CREATED, &BatchOut { batch: batch.0, programme, medium: input.medium, cards: printed }))
+    Ok(BatchOut { batch: batch.0, programme, medium: input.medium, cards: printed })
 }
 
 // ----- cards -----
@@ -514,7 +532,11 @@ pub async fn activate_card(
     body: JsonBody<CardMoneyIn>,
 ) -> ApiResult {
     let handle = office.handle(&state, &slug)?;
-    let input = body.value;
+    Ok(json(StatusCode::OK, &activate_card_with(handle, idem(&office.scope, &key, body.fingerprint), body.value).await?))
+}
+
+/// `ActivateCard` (the sale of a printed card) for the API and the office counter.
+pub(crate) async fn activate_card_with(handle: &TenantHandle, idempotency: Option<core::Idempotency>, input: CardMoneyIn) -> Result<CardOut, Problem> {
     let code = parse_code(&input.code)?;
     let amount = cents(input.amount_cents)?;
     let paid_via = input.paid_via.parse()?;
@@ -524,9 +546,9 @@ pub async fn activate_card(
     // a New Year could differ, and then by a year boundary the core still accepts.
     let expires_at = card_expires_at(TimeMs(crate::runtime::wall_clock_ms()));
     let command = VoucherCommand::ActivateCard { card, amount, paid_via, expires_at };
-    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
+    let reply = run(handle, idempotency, core::Command::Voucher(command)).await?;
     let core::Reply::Voucher(VoucherReply::CardActivated { .. }) = reply else { return Err(unexpected(&reply)) };
-    Ok(json(StatusCode::OK, &card_out(handle, card).await?))
+    card_out(handle, card).await
 }
 
 #[utoipa::path(post, path = "/api/v1/{tenant}/vouchers/cards/load", tag = "admin",
@@ -540,15 +562,19 @@ pub async fn load_card(
     body: JsonBody<CardMoneyIn>,
 ) -> ApiResult {
     let handle = office.handle(&state, &slug)?;
-    let input = body.value;
+    Ok(json(StatusCode::OK, &load_card_with(handle, idem(&office.scope, &key, body.fingerprint), body.value).await?))
+}
+
+/// `LoadCard` (adding value to a sold card) for the API and the office counter.
+pub(crate) async fn load_card_with(handle: &TenantHandle, idempotency: Option<core::Idempotency>, input: CardMoneyIn) -> Result<CardOut, Problem> {
     let code = parse_code(&input.code)?;
     let amount = cents(input.amount_cents)?;
     let paid_via = input.paid_via.parse()?;
     let card = card_of(handle, &code_key(handle), &code).await?;
     let command = VoucherCommand::LoadCard { card, amount, paid_via };
-    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
+    let reply = run(handle, idempotency, core::Command::Voucher(command)).await?;
     let core::Reply::Voucher(VoucherReply::CardLoaded { .. }) = reply else { return Err(unexpected(&reply)) };
-    Ok(json(StatusCode::OK, &card_out(handle, card).await?))
+    card_out(handle, card).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -607,11 +633,16 @@ pub async fn block_card(
     body: JsonBody<CodeIn>,
 ) -> ApiResult {
     let handle = office.handle(&state, &slug)?;
-    let code = parse_code(&body.value.code)?;
+    Ok(json(StatusCode::OK, &block_card_with(handle, idem(&office.scope, &key, body.fingerprint), &body.value.code).await?))
+}
+
+/// `BlockCard` (a lost card) for the API and the office's card page.
+pub(crate) async fn block_card_with(handle: &TenantHandle, idempotency: Option<core::Idempotency>, code: &str) -> Result<CardOut, Problem> {
+    let code = parse_code(code)?;
     let card = card_of(handle, &code_key(handle), &code).await?;
-    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(VoucherCommand::BlockCard { card })).await?;
+    let reply = run(handle, idempotency, core::Command::Voucher(VoucherCommand::BlockCard { card })).await?;
     let core::Reply::Voucher(VoucherReply::CardBlocked { .. }) = reply else { return Err(unexpected(&reply)) };
-    Ok(json(StatusCode::OK, &card_out(handle, card).await?))
+    card_out(handle, card).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -642,12 +673,135 @@ pub async fn move_balance(
     body: JsonBody<MoveIn>,
 ) -> ApiResult {
     let handle = office.handle(&state, &slug)?;
-    let (from, to) = (parse_code(&body.value.from)?, parse_code(&body.value.to)?);
+    Ok(json(StatusCode::OK, &move_balance_with(handle, idem(&office.scope, &key, body.fingerprint), &body.value.from, &body.value.to).await?))
+}
+
+/// `MoveBalance` (a blocked card's balance onto another card) for the API and the
+/// office's card page.
+pub(crate) async fn move_balance_with(handle: &TenantHandle, idempotency: Option<core::Idempotency>, from: &str, to: &str) -> Result<MovedOut, Problem> {
+    let (from, to) = (parse_code(from)?, parse_code(to)?);
     let code_key = code_key(handle);
     let (from, to) = (card_of(handle, &code_key, &from).await?, card_of(handle, &code_key, &to).await?);
-    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(VoucherCommand::MoveBalance { from, to })).await?;
+    let reply = run(handle, idempotency, core::Command::Voucher(VoucherCommand::MoveBalance { from, to })).await?;
     let core::Reply::Voucher(VoucherReply::BalanceMoved { amount, .. }) = reply else { return Err(unexpected(&reply)) };
-    Ok(json(StatusCode::OK, &MovedOut { amount_cents: amount.0, amount: euros(amount), to: card_out(handle, to).await? }))
+    Ok(MovedOut { amount_cents: amount.0, amount: euros(amount), to: card_out(handle, to).await? })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundIn {
+    /// What to pay back to the holder, in cents; at most the card's balance.
+    pub amount_cents: i64,
+    /// The payout's reference (a bank transfer's or the counter receipt's), 1 to 128 bytes.
+    pub reference: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundedOut {
+    pub amount_cents: i64,
+    pub amount: String,
+    /// The card after the refund.
+    pub card: CardOut,
+}
+
+/// Pays value on a card back to its holder: card → the programme's provider
+/// clearing account, which the office pays out from. An active or blocked card may
+/// be refunded (a lost card's holder often wants the money rather than a new card);
+/// an inactive or expired one is refused (`card_inactive`, `card_expired`), and more
+/// than the balance is `insufficient_balance` from the ledger. The code is in the
+/// path because the call names one card; the office's page sends it in the body.
+#[utoipa::path(post, path = "/api/v1/{tenant}/vouchers/cards/{code}/refund", tag = "admin",
+    params(("tenant" = String, Path), ("code" = String, Path)), request_body = RefundIn,
+    responses((status = 200, body = RefundedOut), (status = "4XX", description = "problem+json")))]
+pub async fn refund_card(
+    State(state): State<AppState>,
+    PathParams((slug, code)): PathParams<(String, String)>,
+    office: Office,
+    key: IdempotencyKey,
+    body: JsonBody<RefundIn>,
+) -> ApiResult {
+    let handle = office.handle(&state, &slug)?;
+    let input = body.value;
+    let out = refund_card_with(handle, idem(&office.scope, &key, body.fingerprint), &code, input.amount_cents, &input.reference).await?;
+    Ok(json(StatusCode::OK, &out))
+}
+
+/// `RefundCard` for the API and the office's card page.
+pub(crate) async fn refund_card_with(
+    handle: &TenantHandle,
+    idempotency: Option<core::Idempotency>,
+    code: &str,
+    amount_cents: i64,
+    reference: &str,
+) -> Result<RefundedOut, Problem> {
+    let code = parse_code(code)?;
+    let amount = cents(amount_cents)?;
+    let card = card_of(handle, &code_key(handle), &code).await?;
+    let command = VoucherCommand::RefundCard { card, amount, reference: reference.trim().to_string() };
+    let reply = run(handle, idempotency, core::Command::Voucher(command)).await?;
+    let core::Reply::Voucher(VoucherReply::CardRefunded { amount, .. }) = reply else { return Err(unexpected(&reply)) };
+    Ok(RefundedOut { amount_cents: amount.0, amount: euros(amount), card: card_out(handle, card).await? })
+}
+
+// ----- expiry -----
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgrammeExpiryOut {
+    pub programme: u32,
+    /// Cards of the programme in the state `expired`.
+    pub expired_cards: u64,
+    /// Everything the programme's expired cards held, booked to its expired-value account.
+    pub expired_value_cents: i64,
+    pub expired_value: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExpiryOut {
+    /// Cards this call expired. The node's writer also expires due cards on its own
+    /// (and every voucher command does first), so this is often zero; the totals
+    /// per programme are what the ledger holds.
+    pub cards: u32,
+    pub value_cents: i64,
+    pub value: String,
+    pub programmes: Vec<ProgrammeExpiryOut>,
+}
+
+/// Books every card whose expiry has passed: its balance goes to the programme's
+/// expired-value account (booked, never deleted) and the card is `expired`. Takes
+/// no body; one call expires at most `card_expiries_per_command_max` cards, the rest
+/// follow with the next command or the writer's tick.
+#[utoipa::path(post, path = "/api/v1/{tenant}/vouchers/expiry", tag = "admin",
+    params(("tenant" = String, Path)),
+    responses((status = 200, body = ExpiryOut), (status = "4XX", description = "problem+json")))]
+pub async fn expire_cards(State(state): State<AppState>, PathParams(slug): PathParams<String>, office: Office, key: IdempotencyKey) -> ApiResult {
+    let handle = office.handle(&state, &slug)?;
+    let fingerprint = crate::http::extract::fingerprint("POST", &format!("/api/v1/{slug}/vouchers/expiry"), b"");
+    Ok(json(StatusCode::OK, &expire_cards_with(handle, idem(&office.scope, &key, fingerprint)).await?))
+}
+
+/// `ExpireCards` for the API and the office's overview.
+pub(crate) async fn expire_cards_with(handle: &TenantHandle, idempotency: Option<core::Idempotency>) -> Result<ExpiryOut, Problem> {
+    let reply = run(handle, idempotency, core::Command::Voucher(VoucherCommand::ExpireCards)).await?;
+    let core::Reply::Voucher(VoucherReply::CardsExpired { cards, value }) = reply else { return Err(unexpected(&reply)) };
+    let programmes = handle
+        .shard
+        .read(|t| {
+            let vouchers = t.vouchers();
+            vouchers
+                .programmes()
+                .map(|p| {
+                    let value = t.ledger().account(programme_account(p.id, AccountKind::ExpiredValue)).expect("every programme has its accounts").balance();
+                    ProgrammeExpiryOut {
+                        programme: p.id.0,
+                        expired_cards: vouchers.cards().filter(|c| c.programme == p.id && c.state == CardState::Expired).count() as u64,
+                        expired_value_cents: value.0,
+                        expired_value: euros(value),
+                    }
+                })
+                .collect()
+        })
+        .await?;
+    Ok(ExpiryOut { cards, value_cents: value.0, value: euros(value), programmes })
 }
 
 // ----- redemptions -----

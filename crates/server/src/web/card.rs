@@ -107,7 +107,7 @@ struct CardPage<'a> {
 
 /// The day a card expires, as the holder reads it: the last valid day in Berlin (a
 /// card expiring at 1 January 00:00 is valid until 31 December).
-fn last_valid_day(expires_at: TimeMs, lang: Lang) -> String {
+pub(crate) fn last_valid_day(expires_at: TimeMs, lang: Lang) -> String {
     let zone = jiff::tz::TimeZone::get(crate::vouchers::programme_time_zone).expect("Europe/Berlin is bundled");
     let Ok(t) = jiff::Timestamp::from_millisecond(expires_at.0 - 1) else { return String::new() };
     let day = t.to_zoned(zone).date();

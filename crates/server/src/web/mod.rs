@@ -15,6 +15,7 @@ pub mod merchant;
 pub mod shop;
 pub mod staff;
 pub mod voucher_nav;
+pub mod voucher_office;
 
 use askama::Template;
 use axum::Router;
@@ -67,6 +68,15 @@ pub fn pages() -> Router<AppState> {
         .route("/operator/login", axum::routing::post(operator::sign_in))
         .route("/operator/logout", axum::routing::post(operator::sign_out))
         .route("/operator/report.csv", get(operator::csv))
+        // The voucher office: overview, cards and counter (web/voucher_office.rs).
+        .route("/{tenant}/vouchers", get(voucher_office::overview))
+        .route("/{tenant}/vouchers/programmes", axum::routing::post(voucher_office::create_programme))
+        .route("/{tenant}/vouchers/expiry", axum::routing::post(voucher_office::expire))
+        .route("/{tenant}/vouchers/cards", get(voucher_office::cards))
+        .route("/{tenant}/vouchers/cards/batch", axum::routing::post(voucher_office::issue_batch))
+        .route("/{tenant}/vouchers/cards/lookup", axum::routing::post(voucher_office::lookup))
+        .route("/{tenant}/vouchers/cards/action", axum::routing::post(voucher_office::card_action))
+        .route("/{tenant}/vouchers/counter", get(voucher_office::counter).post(voucher_office::counter_submit))
 }
 
 #[derive(Deserialize)]

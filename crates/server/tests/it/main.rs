@@ -41,3 +41,5 @@ mod vouchers_offline;
 mod vouchers_pages;
 mod vouchers_reports;
 mod vouchers_settlement;
+mod voucher_office;
+mod voucher_office_browser;
