@@ -215,8 +215,12 @@ fn berlin_day(at: TimeMs) -> String {
     jiff::Timestamp::from_millisecond(at.0).map(|t| t.to_zoned(zone).date().to_string()).unwrap_or_default()
 }
 
+/// Query values: everything but letters, digits and `-._` escaped, so refusal codes
+/// stay readable in the address bar.
+const query_escaped: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_');
+
 fn enc(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(text, query_escaped).to_string()
 }
 
 // ----- settlement -----

@@ -10,7 +10,8 @@
 //! device redeeming while the node is stopped and syncing once (`vouchers_offline`),
 //! payments through the test provider with signed webhooks and the ticket e-mail
 //! (`payments`), and the checkout in Chromium (`checkout_browser`), and the merchant till page
-//! redeeming offline and syncing once in headless Chromium (`merchant_browser`).
+//! redeeming offline and syncing once in headless Chromium (`merchant_browser`), and the
+//! voucher office's merchant, offline-risk, settlement and report pages (`voucher_merchants`).
 
 mod api;
 mod boxoffice;
@@ -39,3 +40,4 @@ mod vouchers_offline;
 mod vouchers_pages;
 mod vouchers_reports;
 mod vouchers_settlement;
+mod voucher_merchants;
