@@ -11,7 +11,8 @@
 //! payments through the test provider with signed webhooks and the ticket e-mail
 //! (`payments`), and the checkout in Chromium (`checkout_browser`), and the merchant till page
 //! redeeming offline and syncing once in headless Chromium (`merchant_browser`), and the
-//! voucher office's merchant, offline-risk, settlement and report pages (`voucher_merchants`).
+//! voucher office's merchant, offline-risk, settlement and report pages, and in Chromium (`voucher_merchants`,
+//! `voucher_merchants_browser`).
 
 mod api;
 mod boxoffice;
@@ -41,3 +42,4 @@ mod vouchers_pages;
 mod vouchers_reports;
 mod vouchers_settlement;
 mod voucher_merchants;
+mod voucher_merchants_browser;
