@@ -9,7 +9,8 @@
 //! merchant is accepted in a second programme and bound to a staff account; a
 //! pairing code from the page enrols the Rust till (`vouchers::device`), the offline
 //! page shows the worst-case loss as configured through its form, the open
-//! allowance and the devices × per-device bound computed from the test's numbers;
+//! allowance and the devices × per-device bound computed from the test's numbers,
+//! and the risk entry of an offline overspend with its time, device, card and amount;
 //! revoking the till on the page shows it revoked and refuses its next request.
 //!
 //! Settlement and report need movements in a past period, and the node stamps the
@@ -258,6 +259,7 @@ async fn a_paired_till_shows_in_the_risk_figures_and_once_revoked_on_the_page_it
     let ask = till.allowance_request(ProgrammeId(programme), Cents(allowance), 3_600, TimeMs(wall_clock_ms()));
     let reply = send(&city, &ask).await;
     expect_status(&reply, 201);
+    till.take_allowance(&reply.json).expect("a signed allowance");
 
     let page = city.page(&format!("/club/vouchers/offline?programme={programme}"), &office).await;
     let de = |c: i64| euros(Cents(c), Lang::De);
@@ -268,6 +270,26 @@ async fn a_paired_till_shows_in_the_risk_figures_and_once_revoked_on_the_page_it
     assert_eq!(between(&page, "id=\"card-cap\">", "<"), de(2_500));
     assert!(between(&page, "id=\"allowances\">", "</table>").contains(&format!("<td>{device}</td>")));
     assert!(page.contains(&format!("value=\"{},00\"", open_max / 100)), "the form holds the current policy");
+
+    // Offline, the till takes more from a card than it still holds: the allowance
+    // pays the rest, and the page lists that risk entry.
+    let batch = city.office(&format!("/programmes/{programme}/batches"), json!({"count": 1, "medium": "printed", "pin": false})).await;
+    let code = batch.json["cards"][0]["code"].as_str().unwrap().to_string();
+    expect_status(&city.office("/cards/activate", json!({"code": code, "amount_cents": 5_000, "paid_via": {"sales_point": 1}})).await, 200);
+    let reply = send(&city, &till.signed("/device/certificate", json!({"code": code}), TimeMs(wall_clock_ms()))).await;
+    expect_status(&reply, 200);
+    let (qr, card) = (reply.json["qr"].as_str().unwrap().to_string(), reply.json["card"].as_u64().unwrap());
+    let online = json!({"redemption_id": "c0ffee", "merchant": merchant, "device": device, "code": code, "amount_cents": 4_000, "pin": null});
+    expect_status(&city.office("/redemptions", online).await, 201);
+    till.redeem_offline(&qr, Cents(2_500), TimeMs(wall_clock_ms())).expect("within the certificate and the card's offline cap");
+    expect_status(&send(&city, &till.sync_request(TimeMs(wall_clock_ms()))).await, 200);
+    let (risk, booked_at) = city.read(|t| t.vouchers().risk_entries().iter().map(|r| (r.amount.0, r.at)).next().unwrap()).await;
+    assert_eq!(risk, 2_500 - 1_000, "the card had EUR 10 left");
+    let page = city.page(&format!("/club/vouchers/offline?programme={programme}"), &office).await;
+    let entries = between(&page, "id=\"risk-entries\">", "</table>");
+    let row = format!("<tr><td>{}</td><td>{device}</td><td>{card}</td><td class=\"num\">{}</td></tr>", sturmfest_server::web::format::date_time(booked_at, Lang::De), de(risk));
+    assert!(entries.contains(&row), "{row} in {entries}");
+    assert_eq!(between(&page, "id=\"lost\">", "<"), de(risk));
 
     // Revoked on the merchants page: listed as revoked, the till refused.
     let page = city.page("/club/vouchers/merchants", &office).await;
