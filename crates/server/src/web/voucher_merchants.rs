@@ -349,6 +349,8 @@ struct MerchantsPage<'a> {
     pairing: Option<Pairing>,
     done: bool,
     error: Option<String>,
+    /// The onboarding form's one-time key: a double submit onboards once.
+    form_key: String,
     /// The onboarding form's values after a refusal, so nothing typed is lost.
     typed_name: String,
     typed_iban: String,
@@ -427,6 +429,7 @@ async fn render_merchants(staff: &StaffSession, lang: Lang, view: MerchantsView)
         pairing: view.pairing,
         done: view.done,
         error: view.error,
+        form_key: format!("{:032x}", rand::random::<u128>()),
         typed_name: view.typed.0,
         typed_iban: view.typed.1,
     };
@@ -452,6 +455,8 @@ pub struct OnboardForm {
     name: String,
     #[serde(default)]
     iban: String,
+    #[serde(default)]
+    form_key: String,
 }
 
 pub async fn onboard_submit(staff: StaffSession, Query(query): Query<PageQuery>, headers: HeaderMap, Form(form): Form<OnboardForm>) -> Response {
@@ -459,7 +464,14 @@ pub async fn onboard_submit(staff: StaffSession, Query(query): Query<PageQuery>,
     if let Err(r) = gate_form(&staff, &headers, &form.csrf) {
         return r;
     }
-    match crate::http::vouchers::onboard_merchant(&staff.handle, None, &form.name, &form.iban).await {
+    // The form's key makes a second submit of the same form (a double click, a
+    // reload) answer the first onboarding instead of creating the merchant twice.
+    let idempotency = (!form.form_key.is_empty() && form.form_key.len() <= 64).then(|| {
+        let key = crate::http::extract::IdempotencyKey(format!("page-onboard-{}", form.form_key));
+        let typed = format!("{}\0{}", form.name.trim(), form.iban);
+        crate::http::handlers::idem(&format!("staff:{}", staff.account.0), &key, crate::http::extract::fingerprint("POST", "/vouchers/merchants", typed.as_bytes()))
+    });
+    match crate::http::vouchers::onboard_merchant(&staff.handle, idempotency.flatten(), &form.name, &form.iban).await {
         Ok(_) => back_to_merchants(&staff, lang),
         Err(problem) => refused(&staff, lang, problem, (form.name, form.iban)).await,
     }

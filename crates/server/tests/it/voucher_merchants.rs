@@ -186,9 +186,14 @@ async fn a_merchant_is_onboarded_with_a_checked_iban_accepted_in_two_programmes_
     assert!(html(&bad).contains("value=\"Buchladen Meier\""), "what was typed stays in the form");
     assert_eq!(city.read(|t| t.vouchers().merchants().count()).await, 0, "nothing created");
 
-    let made = city.form("/club/vouchers/merchants?lang=en", &office, &[("csrf", &csrf), ("name", "Buchladen Meier"), ("iban", "de89 3704 0044 0532 0130 00")]).await;
+    let key = between(html(&bad), "name=\"form_key\" value=\"", "\"").to_string();
+    let good = [("csrf", csrf.as_str()), ("form_key", key.as_str()), ("name", "Buchladen Meier"), ("iban", "de89 3704 0044 0532 0130 00")];
+    let made = city.form("/club/vouchers/merchants?lang=en", &office, &good).await;
     expect_status(&made, 303);
     assert!(location(&made).contains("done=1"));
+    // The same form sent again (a double click) onboards once.
+    expect_status(&city.form("/club/vouchers/merchants?lang=en", &office, &good).await, 303);
+    assert_eq!(city.read(|t| t.vouchers().merchants().count()).await, 1, "one merchant for one form");
     let (merchant, iban) = city.read(|t| t.vouchers().merchants().map(|m| (m.id.0, m.iban.clone())).next().unwrap()).await;
     assert_eq!(iban, IBAN, "stored in electronic form");
     let page = city.page("/club/vouchers/merchants", &office).await;
