@@ -189,6 +189,16 @@ impl Vouchers {
         self.devices.get(&id)
     }
 
+    /// Every merchant, by id: the office lists them.
+    pub fn merchants(&self) -> impl Iterator<Item = &Merchant> {
+        self.merchants.values()
+    }
+
+    /// Every device ever registered, revoked ones too, by id.
+    pub fn devices(&self) -> impl Iterator<Item = &Device> {
+        self.devices.values()
+    }
+
     pub fn batch(&self, id: BatchId) -> Option<&Batch> {
         self.batches.get(&id)
     }

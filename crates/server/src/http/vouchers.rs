@@ -284,12 +284,19 @@ pub async fn create_merchant(
     body: JsonBody<MerchantIn>,
 ) -> ApiResult {
     let handle = office.handle(&state, &slug)?;
-    let iban = Iban::parse(&body.value.iban).map_err(|e| Problem::unprocessable("iban_invalid", e.to_string()))?;
-    let id = MerchantId(random_id(u64::from(u32::MAX)) as u32);
-    let command = VoucherCommand::CreateMerchant { id, name: body.value.name.trim().to_string(), iban: iban.as_str().to_string() };
-    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
-    let core::Reply::Voucher(VoucherReply::MerchantCreated { merchant }) = reply else { return Err(unexpected(&reply)) };
+    let merchant = onboard_merchant(handle, idem(&office.scope, &key, body.fingerprint), &body.value.name, &body.value.iban).await?;
     Ok(json(StatusCode::CREATED, &IdOut { id: u64::from(merchant.0) }))
+}
+
+/// Onboards a merchant: the IBAN is checked here (`iban_invalid`, nothing created),
+/// the name by the core. Shared by the API and the office's merchants page.
+pub(crate) async fn onboard_merchant(handle: &TenantHandle, idempotency: Option<core::Idempotency>, name: &str, iban: &str) -> Result<MerchantId, Problem> {
+    let iban = Iban::parse(iban).map_err(|e| Problem::unprocessable("iban_invalid", e.to_string()))?;
+    let id = MerchantId(random_id(u64::from(u32::MAX)) as u32);
+    let command = VoucherCommand::CreateMerchant { id, name: name.trim().to_string(), iban: iban.as_str().to_string() };
+    let reply = run(handle, idempotency, core::Command::Voucher(command)).await?;
+    let core::Reply::Voucher(VoucherReply::MerchantCreated { merchant }) = reply else { return Err(unexpected(&reply)) };
+    Ok(merchant)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -315,10 +322,21 @@ pub async fn accept_merchant(
     body: JsonBody<AcceptIn>,
 ) -> ApiResult {
     let handle = office.handle(&state, &slug)?;
-    let command = VoucherCommand::AcceptMerchant { merchant: MerchantId(merchant), programme: ProgrammeId(body.value.programme) };
-    let reply = run(handle, idem(&office.scope, &key, body.fingerprint), core::Command::Voucher(command)).await?;
-    let core::Reply::Voucher(VoucherReply::MerchantAccepted { merchant, programme }) = reply else { return Err(unexpected(&reply)) };
+    let (merchant, programme) = accept_in(handle, idem(&office.scope, &key, body.fingerprint), MerchantId(merchant), ProgrammeId(body.value.programme)).await?;
     Ok(json(StatusCode::OK, &AcceptedOut { merchant: merchant.0, programme: programme.0 }))
+}
+
+/// Accepts a merchant in one more programme (region); the API and the office page.
+pub(crate) async fn accept_in(
+    handle: &TenantHandle,
+    idempotency: Option<core::Idempotency>,
+    merchant: MerchantId,
+    programme: ProgrammeId,
+) -> Result<(MerchantId, ProgrammeId), Problem> {
+    let command = VoucherCommand::AcceptMerchant { merchant, programme };
+    let reply = run(handle, idempotency, core::Command::Voucher(command)).await?;
+    let core::Reply::Voucher(VoucherReply::MerchantAccepted { merchant, programme }) = reply else { return Err(unexpected(&reply)) };
+    Ok((merchant, programme))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

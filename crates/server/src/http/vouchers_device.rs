@@ -1,6 +1,6 @@
 //! Offline voucher redemption over HTTP: the office's calls (a programme's offline
-//! policy and worst-case exposure, a merchant's one-time pairing code) under the
-//! admin token, a device's enrolment with that code, and the calls a merchant device
+//! policy and worst-case exposure, a merchant's one-time pairing code, revoking a
+//! device) as `Office` (the admin token or a voucher office session), a device's enrolment with that code, and the calls a merchant device
 //! makes with its own key (`vouchers/offline.rs` signs and checks them): an
 //! allowance with the revocation list and the tenant's public keys, a card's balance
 //! certificate, an online redemption as the device, and the sync of its offline
@@ -30,8 +30,8 @@ use sturmfest_core::vouchers::{
 use sturmfest_core::{Cents, TimeMs};
 
 use crate::http::dto::euros;
-use crate::http::extract::Bearer;
-use crate::http::handlers::{ApiResult, admin, json, run, tenant, unexpected};
+use crate::http::handlers::{ApiResult, json, run, tenant, unexpected};
+use crate::http::vouchers::Office;
 use crate::http::problem::Problem;
 use crate::http::{AppState, TenantHandle};
 use crate::runtime::wall_clock_ms;
@@ -55,6 +55,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/{tenant}/vouchers/device/redeem", post(redeem))
         .route("/api/v1/{tenant}/vouchers/device/sync", post(sync))
         .route("/api/v1/{tenant}/vouchers/device/keys", get(keys))
+        // The office revokes a till (web/voucher_merchants.rs has the page for it).
+        .route("/api/v1/{tenant}/vouchers/devices/{device}/revoke", post(revoke))
 }
 
 fn rejection(r: VoucherRejection) -> Problem {
@@ -95,21 +97,42 @@ struct PolicyIn {
     open_allowances_cents_max: i64,
 }
 
-async fn configure(State(state): State<AppState>, Path((slug, programme)): Path<(String, u32)>, bearer: Bearer, body: Bytes) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+async fn configure(State(state): State<AppState>, Path((slug, programme)): Path<(String, u32)>, office: Office, body: Bytes) -> ApiResult {
+    let handle = office.handle(&state, &slug)?;
     let input: PolicyIn = parse(&body)?;
     let policy = OfflinePolicy {
         device_allowance_cents_max: Cents(input.device_allowance_cents_max),
         open_allowances_cents_max: Cents(input.open_allowances_cents_max),
     };
-    let command = VoucherCommand::ConfigureOffline { programme: ProgrammeId(programme), policy };
-    run(handle, None, core::Command::Voucher(command)).await?;
+    configure_policy(handle, ProgrammeId(programme), policy).await?;
     exposure_of(handle, ProgrammeId(programme)).await
 }
 
-async fn exposure(State(state): State<AppState>, Path((slug, programme)): Path<(String, u32)>, bearer: Bearer) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
+/// Sets a programme's offline policy; the API and the office's offline page.
+pub(crate) async fn configure_policy(handle: &TenantHandle, programme: ProgrammeId, policy: OfflinePolicy) -> Result<(), Problem> {
+    run(handle, None, core::Command::Voucher(VoucherCommand::ConfigureOffline { programme, policy })).await.map(drop)
+}
+
+async fn exposure(State(state): State<AppState>, Path((slug, programme)): Path<(String, u32)>, office: Office) -> ApiResult {
+    let handle = office.handle(&state, &slug)?;
     exposure_of(handle, ProgrammeId(programme)).await
+}
+
+/// Revokes a device: it gets no further allowance and cannot redeem online; what it
+/// redeemed offline before the revocation still syncs. Revoking twice keeps the first
+/// instant, so the call needs no Idempotency-Key.
+async fn revoke(State(state): State<AppState>, Path((slug, device)): Path<(String, u64)>, office: Office) -> ApiResult {
+    let handle = office.handle(&state, &slug)?;
+    let revoked_at = revoke_device(handle, DeviceId(device)).await?;
+    Ok(json(StatusCode::OK, &json!({"device": device, "revoked_at": crate::http::dto::time_string(revoked_at)})))
+}
+
+/// The one `RevokeDevice` command, and the instant the device counts as revoked.
+pub(crate) async fn revoke_device(handle: &TenantHandle, device: DeviceId) -> Result<TimeMs, Problem> {
+    let reply = run(handle, None, core::Command::Voucher(VoucherCommand::RevokeDevice { device })).await?;
+    let core::Reply::Voucher(VoucherReply::DeviceRevoked { .. }) = reply else { return Err(unexpected(&reply)) };
+    let at = handle.shard.read(move |t| t.vouchers().device(device).and_then(|d| d.revoked_at)).await?;
+    at.ok_or_else(|| unexpected(&reply))
 }
 
 /// The worst case, what is open now, what was lost, and the entries behind them.
@@ -148,16 +171,23 @@ fn pairing_mac(handle: &TenantHandle, merchant: u32, expires_at: i64) -> [u8; 12
     handle.credentials.keyed_digest(pairing_domain, &data)[..12].try_into().expect("12 bytes")
 }
 
-async fn pairing(State(state): State<AppState>, Path((slug, merchant)): Path<(String, u32)>, bearer: Bearer) -> ApiResult {
-    let handle = admin(&state, &slug, &bearer)?;
-    if handle.shard.read(move |t| t.vouchers().merchant(MerchantId(merchant)).is_none()).await? {
+async fn pairing(State(state): State<AppState>, Path((slug, merchant)): Path<(String, u32)>, office: Office) -> ApiResult {
+    let handle = office.handle(&state, &slug)?;
+    let (code, expires_at) = pairing_code(handle, MerchantId(merchant)).await?;
+    Ok(json(StatusCode::CREATED, &json!({"pairing_code": code, "expires_at": expires_at})))
+}
+
+/// A new pairing code for one of the merchant's tills and when it expires (ms);
+/// the API and the office's merchants page.
+pub(crate) async fn pairing_code(handle: &TenantHandle, merchant: MerchantId) -> Result<(String, i64), Problem> {
+    if handle.shard.read(move |t| t.vouchers().merchant(merchant).is_none()).await? {
         return Err(rejection(VoucherRejection::UnknownMerchant));
     }
     let expires_at = wall_clock_ms() + pairing_valid_ms;
-    let mut bytes = merchant.to_be_bytes().to_vec();
+    let mut bytes = merchant.0.to_be_bytes().to_vec();
     bytes.extend(expires_at.to_be_bytes());
-    bytes.extend(pairing_mac(handle, merchant, expires_at));
-    Ok(json(StatusCode::CREATED, &json!({"pairing_code": URL_SAFE_NO_PAD.encode(bytes), "expires_at": expires_at})))
+    bytes.extend(pairing_mac(handle, merchant.0, expires_at));
+    Ok((URL_SAFE_NO_PAD.encode(bytes), expires_at))
 }
 
 #[derive(Deserialize)]

@@ -29,7 +29,7 @@ use crate::vouchers::iban::Iban;
 use crate::vouchers::pain001::{self, Debtor, Payout, Transfer};
 use crate::vouchers::settlement::{Period, Statement, StatementError, statement, statement_csv, statement_pdf};
 
-fn period(first_day: &str, last_day: &str) -> Result<Period, Problem> {
+pub(crate) fn period(first_day: &str, last_day: &str) -> Result<Period, Problem> {
     Period::parse(first_day, last_day).map_err(|e| {
         Problem::unprocessable(e.code(), "a period is first_day and last_day as YYYY-MM-DD (Berlin), at most 366 days")
     })
@@ -87,8 +87,14 @@ pub async fn settle_programme(
 ) -> ApiResult {
     let handle = office.handle(&state, &slug)?;
     let period = period(&body.value.first_day, &body.value.last_day)?;
+    let out = settle(handle, ProgrammeId(programme), period, None).await?;
+    Ok(json(StatusCode::OK, &out))
+}
+
+/// Settles the programme's merchants (or only `only`) for the period, one core
+/// command each; the API and the office's settlement page.
+pub(crate) async fn settle(handle: &crate::http::TenantHandle, programme: ProgrammeId, period: Period, only: Option<MerchantId>) -> Result<SettleRunOut, Problem> {
     let (from, until) = period.instants();
-    let programme = ProgrammeId(programme);
     let merchants = handle
         .shard
         .read(move |t| {
@@ -98,6 +104,12 @@ pub async fn settle_programme(
         })
         .await?
         .ok_or_else(|| Problem::from_rejection(&core::Rejection::Voucher(core::vouchers::VoucherRejection::UnknownProgramme)))?;
+    if let Some(m) = only.filter(|m| !merchants.contains(m)) {
+        let known = handle.shard.read(move |t| t.vouchers().merchant(m).is_some()).await?;
+        let r = if known { core::vouchers::VoucherRejection::MerchantNotAccepted } else { core::vouchers::VoucherRejection::UnknownMerchant };
+        return Err(Problem::from_rejection(&core::Rejection::Voucher(r)));
+    }
+    let merchants: Vec<MerchantId> = merchants.into_iter().filter(|m| only.is_none_or(|o| o == *m)).collect();
     let mut out = SettleRunOut { settled: Vec::new(), refused: Vec::new(), total_cents: 0, total: String::new() };
     for merchant in merchants {
         let command = VoucherCommand::Settle { programme, merchant, from, until };
@@ -111,7 +123,7 @@ pub async fn settle_programme(
         }
     }
     out.total = euros(core::Cents(out.total_cents));
-    Ok(json(StatusCode::OK, &out))
+    Ok(out)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -212,6 +224,13 @@ pub async fn merchant_statement(
         StatementReader::Merchant(handle, Some(bound)) if bound.0 == merchant => &**handle,
         StatementReader::Merchant(..) => return Err(crate::staff::Denied::Forbidden.problem()),
     };
+    statement_reply(handle, MerchantId(merchant), &query).await
+}
+
+/// A merchant's statement as JSON, CSV or PDF (`query.format`); the API and the
+/// office's settlement page, whose staff cookie does not reach `/api/`.
+pub(crate) async fn statement_reply(handle: &crate::http::TenantHandle, merchant: MerchantId, query: &StatementQuery) -> ApiResult {
+    let merchant = merchant.0;
     let period = period(&query.first_day, &query.last_day)?;
     let city = handle.name.clone();
     let programme = ProgrammeId(query.programme);
@@ -259,6 +278,11 @@ pub async fn payout_file(
     QueryParams(query): QueryParams<PayoutQuery>,
 ) -> ApiResult {
     let handle = office.handle(&state, &slug)?;
+    payout_reply(handle, ProgrammeId(programme), query).await
+}
+
+/// The pain.001 payout file of a settled period; the API and the settlement page.
+pub(crate) async fn payout_reply(handle: &crate::http::TenantHandle, programme: ProgrammeId, query: PayoutQuery) -> ApiResult {
     let period = period(&query.first_day, &query.last_day)?;
     let (from, until) = period.instants();
     let debtor_iban = Iban::parse(&query.debtor_iban).map_err(|e| Problem::unprocessable("iban_invalid", e.to_string()))?;
@@ -270,7 +294,6 @@ pub async fn payout_file(
         Some(d) => d.trim().parse::<jiff::civil::Date>().map_err(|_| Problem::unprocessable("date_invalid", "execution_date is YYYY-MM-DD"))?,
         None => period.last.tomorrow().map_err(|_| Problem::unprocessable("date_invalid", "no day after the period"))?,
     };
-    let programme = ProgrammeId(programme);
     let found = handle
         .shard
         .read(move |t| {
@@ -454,18 +477,32 @@ pub async fn bind_merchant(
     key: IdempotencyKey,
     body: JsonBody<BindMerchantIn>,
 ) -> ApiResult {
-    use crate::http::handlers::{admin, admin_scope, idem, run};
-    use sturmfest_core::staff::{StaffAccountId, StaffCommand, StaffReply};
+    use crate::http::handlers::{admin, admin_scope, idem};
+    use sturmfest_core::staff::StaffAccountId;
     let handle = admin(&state, &slug, &bearer)?;
     let merchant = body.value.merchant.map(MerchantId);
+    let account = bind(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), StaffAccountId(body.value.account), merchant).await?;
+    Ok(json(StatusCode::OK, &BoundOut { account: account.0, merchant: merchant.map(|m| m.0) }))
+}
+
+/// Binds a `merchant` staff account to a merchant (or unbinds it); the API and the
+/// office's merchants page.
+pub(crate) async fn bind(
+    handle: &crate::http::TenantHandle,
+    idempotency: Option<core::Idempotency>,
+    account: sturmfest_core::staff::StaffAccountId,
+    merchant: Option<MerchantId>,
+) -> Result<sturmfest_core::staff::StaffAccountId, Problem> {
+    use crate::http::handlers::run;
+    use sturmfest_core::staff::{StaffCommand, StaffReply};
     if let Some(m) = merchant {
         let known = handle.shard.read(move |t| t.vouchers().merchant(m).is_some()).await?;
         if !known {
             return Err(Problem::from_rejection(&core::Rejection::Voucher(core::vouchers::VoucherRejection::UnknownMerchant)));
         }
     }
-    let command = StaffCommand::BindMerchant { account: StaffAccountId(body.value.account), merchant };
-    let reply = run(handle, idem(&admin_scope(&bearer), &key, body.fingerprint), core::Command::Staff(command)).await?;
+    let command = StaffCommand::BindMerchant { account, merchant };
+    let reply = run(handle, idempotency, core::Command::Staff(command)).await?;
     let core::Reply::Staff(StaffReply::MerchantBound { account }) = reply else { return Err(unexpected(&reply)) };
-    Ok(json(StatusCode::OK, &BoundOut { account: account.0, merchant: merchant.map(|m| m.0) }))
+    Ok(account)
 }

@@ -14,6 +14,8 @@ pub mod operator;
 pub mod merchant;
 pub mod shop;
 pub mod staff;
+pub mod voucher_money;
+pub mod voucher_merchants;
 pub mod voucher_nav;
 pub mod voucher_office;
 
@@ -77,6 +79,19 @@ pub fn pages() -> Router<AppState> {
         .route("/{tenant}/vouchers/cards/lookup", axum::routing::post(voucher_office::lookup))
         .route("/{tenant}/vouchers/cards/action", axum::routing::post(voucher_office::card_action))
         .route("/{tenant}/vouchers/counter", get(voucher_office::counter).post(voucher_office::counter_submit))
+        // Voucher office: merchants and tills, offline risk, settlement, report (helper H;
+        // web/voucher_merchants.rs, web/voucher_money.rs).
+        .route("/{tenant}/vouchers/merchants", get(voucher_merchants::merchants_page).post(voucher_merchants::onboard_submit))
+        .route("/{tenant}/vouchers/merchants/{merchant}/accept", axum::routing::post(voucher_merchants::accept_submit))
+        .route("/{tenant}/vouchers/merchants/{merchant}/pairing", axum::routing::post(voucher_merchants::pairing_submit))
+        .route("/{tenant}/vouchers/merchants/{merchant}/bind", axum::routing::post(voucher_merchants::bind_submit))
+        .route("/{tenant}/vouchers/devices/{device}/revoke", axum::routing::post(voucher_merchants::revoke_submit))
+        .route("/{tenant}/vouchers/offline", get(voucher_merchants::offline_page))
+        .route("/{tenant}/vouchers/offline/{programme}", axum::routing::post(voucher_merchants::policy_submit))
+        .route("/{tenant}/vouchers/settlement", get(voucher_money::settlement_page).post(voucher_money::settle_submit))
+        .route("/{tenant}/vouchers/settlement/statement", get(voucher_money::statement_file))
+        .route("/{tenant}/vouchers/settlement/payout", get(voucher_money::payout_file))
+        .route("/{tenant}/vouchers/report", get(voucher_money::report_page))
 }
 
 #[derive(Deserialize)]

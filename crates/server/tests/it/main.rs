@@ -10,7 +10,9 @@
 //! device redeeming while the node is stopped and syncing once (`vouchers_offline`),
 //! payments through the test provider with signed webhooks and the ticket e-mail
 //! (`payments`), and the checkout in Chromium (`checkout_browser`), and the merchant till page
-//! redeeming offline and syncing once in headless Chromium (`merchant_browser`).
+//! redeeming offline and syncing once in headless Chromium (`merchant_browser`), and the
+//! voucher office's merchant, offline-risk, settlement and report pages, and in Chromium (`voucher_merchants`,
+//! `voucher_merchants_browser`).
 
 mod api;
 mod boxoffice;
@@ -43,3 +45,5 @@ mod vouchers_reports;
 mod vouchers_settlement;
 mod voucher_office;
 mod voucher_office_browser;
+mod voucher_merchants;
+mod voucher_merchants_browser;

@@ -24,17 +24,17 @@ use sturmfest_server::tenants::Registry;
 use crate::api::{check, expect_status, post};
 use crate::browser::{browser_tools_or_skip, screenshot, start_browser, until_text};
 
-struct Served {
+pub(crate) struct Served {
     _dir: tempfile::TempDir,
-    opened: Opened,
-    router: axum::Router,
-    base: String,
-    admin: String,
+    pub(crate) opened: Opened,
+    pub(crate) router: axum::Router,
+    pub(crate) base: String,
+    pub(crate) admin: String,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-async fn serve() -> Served {
+pub(crate) async fn serve() -> Served {
     let dir = tempfile::tempdir().unwrap();
     let mut registry = Registry::default();
     let admin = registry.add("club", "Eisclub Sturmfest").unwrap();
@@ -51,12 +51,12 @@ async fn serve() -> Served {
 }
 
 impl Served {
-    async fn account(&self, login: &str, roles: &[&str]) {
+    pub(crate) async fn account(&self, login: &str, roles: &[&str]) {
         let account = json!({"login": login, "display_name": login, "password": "staff-secret-1", "roles": roles});
         expect_status(&check(&self.router, post("/api/v1/club/staff/accounts", account).bearer(&self.admin)).await, 201);
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.stop.send(());
         self.server.await.unwrap().unwrap();
         drop(self.router);
@@ -64,7 +64,7 @@ impl Served {
     }
 }
 
-async fn login(client: &Client, base: &str, login: &str) {
+pub(crate) async fn login(client: &Client, base: &str, login: &str) {
     client.goto(&format!("{base}/club/staff/login")).await.unwrap();
     until_text(client, "h1", |t| t == "Anmeldung für Mitarbeitende").await;
     let active = client.active_element().await.unwrap();
@@ -72,17 +72,17 @@ async fn login(client: &Client, base: &str, login: &str) {
     until_text(client, "h1", |t| t == "Mitarbeiterbereich").await;
 }
 
-async fn set(client: &Client, id: &str, value: &str) {
+pub(crate) async fn set(client: &Client, id: &str, value: &str) {
     client.execute("document.getElementById(arguments[0]).value = arguments[1]", vec![json!(id), json!(value)]).await.unwrap();
 }
 
-async fn type_into(client: &Client, id: &str, text: &str) {
+pub(crate) async fn type_into(client: &Client, id: &str, text: &str) {
     let field = client.find(Locator::Id(id)).await.unwrap();
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
 }
 
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
 }
 
