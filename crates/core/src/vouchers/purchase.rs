@@ -10,7 +10,7 @@
 //! activates it, or loads the card, with `PaidVia::Provider { reference }` — and if
 //! the voucher domain or the ledger refuses that (the load no longer fits under the
 //! card's balance maximum, the card was blocked or expired meanwhile, the card id or
-//! code digest or batch was taken), it records `RefundDue` with the refusal instead,
+//! code digest or batch was taken), it records `RefundDue` instead,
 //! so the edge pays the money back. Never money without value, never value without
 //! money: the invariant in `check.rs` ties every succeeded purchase to exactly one
 //! booking of its amount and reference.
@@ -51,10 +51,10 @@ pub enum PurchaseState {
     Failed(PaymentFailure),
     /// Paid, and the value is on the card through this ledger transfer.
     Succeeded { transfer: TransferId },
-    /// Paid, but the card could not take the value (the refusal says why).
-    RefundDue { reason: VoucherRejection },
+    /// Paid, but the card could not take the value: the money is owed back.
+    RefundDue,
     /// Paid and given back through the provider under this reference.
-    Refunded { reason: VoucherRejection, reference: String },
+    Refunded { reference: String },
 }
 
 /// The state without its texts, for replies (which are `Copy`).
@@ -87,14 +87,14 @@ impl PurchaseState {
             PurchaseState::Started => PurchaseStatus::Started,
             PurchaseState::Failed(f) => PurchaseStatus::Failed(*f),
             PurchaseState::Succeeded { .. } => PurchaseStatus::Succeeded,
-            PurchaseState::RefundDue { .. } => PurchaseStatus::RefundDue,
+            PurchaseState::RefundDue => PurchaseStatus::RefundDue,
             PurchaseState::Refunded { .. } => PurchaseStatus::Refunded,
         }
     }
 
     /// The provider reported money taken (whatever happened to it afterwards).
     pub fn paid(&self) -> bool {
-        matches!(self, PurchaseState::Succeeded { .. } | PurchaseState::RefundDue { .. } | PurchaseState::Refunded { .. })
+        matches!(self, PurchaseState::Succeeded { .. } | PurchaseState::RefundDue | PurchaseState::Refunded { .. })
     }
 }
 
@@ -270,7 +270,7 @@ impl Vouchers {
                 assert!(last.card == purchase.target.card() && last.amount == purchase.amount);
                 PurchaseState::Succeeded { transfer: last.transfer }
             }
-            Err(reason) => PurchaseState::RefundDue { reason },
+            Err(_) => PurchaseState::RefundDue,
         };
         let now = self.now;
         let entry = self.purchases.get_mut(&id).expect("found above");
@@ -300,12 +300,12 @@ impl Vouchers {
             return Err(R::ReferenceInvalid);
         }
         match entry.state.clone() {
-            PurchaseState::RefundDue { reason } => {
-                entry.state = PurchaseState::Refunded { reason, reference: reference.to_string() };
+            PurchaseState::RefundDue => {
+                entry.state = PurchaseState::Refunded { reference: reference.to_string() };
                 entry.updated_at = now;
                 reply(entry)
             }
-            PurchaseState::Refunded { reference: done, .. } if done == reference => reply(entry),
+            PurchaseState::Refunded { reference: done } if done == reference => reply(entry),
             _ => Err(R::NoRefundDue),
         }
     }

@@ -170,8 +170,7 @@ fn a_late_load_that_no_longer_fits_is_owed_back_and_then_refunded() {
     assert_eq!(w.purchase(succeeded("load-a")).unwrap().status, PurchaseStatus::Succeeded);
     assert_eq!(w.purchase(succeeded("load-b")).unwrap().status, PurchaseStatus::RefundDue);
     assert_eq!(w.balance(501), 9_000, "the refused load put nothing on the card");
-    let owed = w.tenant.vouchers().purchase(PurchaseId(7)).unwrap().state.clone();
-    assert!(matches!(owed, PurchaseState::RefundDue { reason: VoucherRejection::Ledger(_) }), "{owed:?}");
+    assert_eq!(w.tenant.vouchers().purchase(PurchaseId(7)).unwrap().state, PurchaseState::RefundDue);
 
     assert_eq!(w.purchase(VoucherCommand::PurchaseRefunded { purchase: PurchaseId(6), reference: "tr_1".into() }), Err("no_refund_due"));
     let refunded = w.purchase(VoucherCommand::PurchaseRefunded { purchase: PurchaseId(7), reference: "tr_2".into() }).unwrap();
