@@ -101,7 +101,7 @@ const _: () = assert!(pin_generated_digits >= 4);
 /// Domain of the key that card codes and PINs are digested under (`keyed_digest`).
 const code_key_domain: &[u8] = b"voucher code key\0";
 
-fn code_key(handle: &TenantHandle) -> CodeKey {
+pub(crate) fn code_key(handle: &TenantHandle) -> CodeKey {
     CodeKey::new(handle.credentials.keyed_digest(code_key_domain, b""))
 }
 
