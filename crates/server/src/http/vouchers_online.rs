@@ -4,7 +4,8 @@
 //! token of the purchase that bought it — and answers where to pay; `GET
 //! /api/v1/{tenant}/vouchers/purchases/{purchase}` tells how it stands. The provider's
 //! webhook (`http/payments.rs`) settles it. No token is needed: the money is the
-//! holder's, the card's value appears only once the provider says it was paid.
+//! holder's, the card's value appears only once the provider says it was paid. A load
+//! by code counts against the same per-address budget as the balance enquiry.
 
 use axum::Router;
 use axum::extract::State;
@@ -110,6 +111,7 @@ pub async fn load_target(handle: &TenantHandle, code: Option<&str>, card: Option
 async fn start(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
+    crate::http::room::ClientIp(ip): crate::http::room::ClientIp,
     key: IdempotencyKey,
     body: JsonBody<PurchaseIn>,
 ) -> ApiResult {
@@ -117,6 +119,11 @@ async fn start(
     let input = body.value;
     let lang = lang_of(input.lang.as_deref())?;
     let (want, programme) = if input.code.is_some() || input.card.is_some() {
+        // A wrong code answers `unknown_card`: the balance enquiry's per-address
+        // budget, so guessing codes here is no cheaper than there.
+        if input.code.is_some() {
+            handle.room.limits.check_ip(ip)?;
+        }
         let (card, programme) = load_target(handle, input.code.as_deref(), input.card.as_deref()).await?;
         if input.programme.is_some_and(|p| p != programme.0) {
             return Err(rejection(VoucherRejection::ProgrammesDiffer));

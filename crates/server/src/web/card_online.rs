@@ -53,6 +53,7 @@ pub struct CardOnlineTexts {
     pub consent_missing: &'static str,
     pub code_invalid: &'static str,
     pub refused: &'static str,
+    pub too_many: &'static str,
     pub no_programme: &'static str,
     pub pending_heading: &'static str,
     pub pending_message: &'static str,
@@ -95,6 +96,7 @@ static de: CardOnlineTexts = CardOnlineTexts {
     consent_missing: "Bitte stimmen Sie den Gutscheinbedingungen zu.",
     code_invalid: "Diesen Kartencode gibt es nicht. Bitte prüfen Sie die Eingabe.",
     refused: "Diese Karte kann gerade nicht aufgeladen werden (gesperrt, abgelaufen oder das Guthaben wäre zu hoch).",
+    too_many: "Zu viele Versuche. Bitte warten Sie einen Moment.",
     no_programme: "Hier werden noch keine Gutscheinkarten verkauft.",
     pending_heading: "Zahlung wird bestätigt …",
     pending_message: "Wir warten auf die Bestätigung des Zahlungsanbieters. Diese Seite aktualisiert sich selbst.",
@@ -137,6 +139,7 @@ static en: CardOnlineTexts = CardOnlineTexts {
     consent_missing: "Please accept the voucher terms.",
     code_invalid: "There is no card with this code. Please check what you typed.",
     refused: "This card cannot be loaded now (blocked, expired, or the balance would be too high).",
+    too_many: "Too many attempts. Please wait a moment.",
     no_programme: "No voucher cards are sold here yet.",
     pending_heading: "Confirming your payment …",
     pending_message: "We are waiting for the payment provider's confirmation. This page refreshes itself.",
@@ -263,6 +266,7 @@ pub async fn buy_submit(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
     Query(query): Query<BuyQuery>,
+    crate::http::room::ClientIp(ip): crate::http::room::ClientIp,
     headers: HeaderMap,
     Form(form): Form<BuyForm>,
 ) -> Response {
@@ -300,6 +304,12 @@ pub async fn buy_submit(
     }
     let code = form.code.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let card = form.card.as_deref().filter(|s| !s.is_empty());
+    // A typed code is checked against the balance page's per-address budget.
+    if code.is_some() && handle.room.limits.check_ip(ip).is_err() {
+        let mut response = again(c.too_many, choices);
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return response;
+    }
     let target = if code.is_some() || card.is_some() {
         match crate::http::vouchers_online::load_target(handle, code, card).await {
             Ok((card, programme)) => (Want::Load(card), programme),
