@@ -13,8 +13,10 @@ use sturmfest_core::staff;
 use sturmfest_core::vouchers;
 
 mod payment_wire;
+mod purchase_wire;
 mod voucher_wire;
 use payment_wire::*;
+use purchase_wire::*;
 use voucher_wire::*;
 
 pub const entry_format_version: u8 = 1;
@@ -28,7 +30,9 @@ pub const entry_format_version: u8 = 1;
 /// 6 also appends the voucher settlements and the staff accounts' merchant bindings
 /// (`(account, merchant)` pairs) after the offline slice.
 /// 6 finally appends the online payments (`codec/payment_wire.rs`).
-pub const snapshot_format_version: u8 = 6;
+/// 7 appends the voucher purchases paid online (`codec/purchase_wire.rs`) after the
+/// version-6 body; versions 1 to 6 decode with none.
+pub const snapshot_format_version: u8 = 7;
 
 /// One log record's payload: the command as applied plus a summary of its outcome,
 /// so replay can assert it reproduced the same decision (a pair assertion across
@@ -145,6 +149,7 @@ pub fn encode_snapshot(parts: &core::TenantParts) -> Vec<u8> {
         parts.staff.accounts.iter().filter_map(|a| a.merchant.map(|m| (a.id.0, m.0))).collect();
     postcard::to_io(&bindings, &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&payments_to(&parts.payments), &mut out).expect("writing to a Vec cannot fail");
+    postcard::to_io(&purchases_to(&parts.vouchers.purchases), &mut out).expect("writing to a Vec cannot fail");
     out
 }
 
@@ -153,7 +158,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
     let malformed = |e: postcard::Error| DecodeError::Malformed(e.to_string());
     match version {
         1 => Ok(postcard::from_bytes::<WireParts>(body).map_err(malformed)?.into()),
-        2..=6 => {
+        2..=7 => {
             let (wire, rest): (WireParts, _) = postcard::take_from_bytes(body).map_err(malformed)?;
             let (rooms, rest): (Vec<WireRoom>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
             let mut parts: core::TenantParts = wire.into();
@@ -192,6 +197,13 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
                 }
                 let (payments, rest): (Vec<WirePayment>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
                 parts.payments = payments_from(payments);
+                rest
+            } else {
+                rest
+            };
+            let rest = if version >= 7 {
+                let (purchases, rest): (Vec<WirePurchase>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
+                parts.vouchers.purchases = purchases_from(purchases);
                 rest
             } else {
                 rest
@@ -2162,6 +2174,10 @@ mod tests {
             V::GrantAllowance { .. } => "grant_allowance",
             V::SyncOffline { .. } => "sync_offline",
             V::Settle { .. } => "settle",
+            // Covered in `codec/purchase_wire.rs`'s own tests.
+            V::StartPurchase { .. } | V::PurchaseSucceeded { .. } | V::PurchaseFailed { .. } | V::PurchaseRefunded { .. } => {
+                "purchase"
+            }
         };
         let variants: std::collections::BTreeSet<&str> = commands
             .iter()
@@ -2418,7 +2434,7 @@ mod tests {
         let settled = &parts.vouchers.settlements;
         assert!(settled.len() == 1 && settled[0].amount == core::Cents(300) && settled[0].transfer.is_some(), "{settled:?}");
         let bytes = encode_snapshot(&parts);
-        assert_eq!(bytes[0], 6);
+        assert_eq!(bytes[0], snapshot_format_version);
         let decoded = decode_snapshot(&bytes).unwrap();
         assert_eq!(decoded, parts);
         assert_eq!(core::Tenant::restore(decoded).unwrap(), tenant);

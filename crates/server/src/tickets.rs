@@ -239,7 +239,7 @@ pub fn qr_version(text: &str) -> i16 {
 // ----- the PDF -----
 
 /// The font every ticket embeds (DejaVu Sans; licence next to it).
-static font_ttf: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+pub(crate) static font_ttf: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
 /// A6 portrait in points: small enough for a phone screen, prints four to an A4.
 const page_width_pt: f32 = 297.64;
@@ -512,7 +512,7 @@ fn wrap(text: &str, chars_max: usize, lines_max: usize) -> Vec<String> {
 
 /// Draws the QR of `text` as filled rectangles, quiet zone included in `side`: one
 /// rectangle per horizontal run of dark modules, so renderers show no seams.
-fn draw_qr(surface: &mut Surface<'_>, text: &str, left: f32, top: f32, side: f32) {
+pub(crate) fn draw_qr(surface: &mut Surface<'_>, text: &str, left: f32, top: f32, side: f32) {
     let code = qr_code(text);
     let width = code.width();
     let module = side / (width + 2 * qr_quiet_modules) as f32;

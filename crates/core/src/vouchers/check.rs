@@ -36,7 +36,8 @@ impl Vouchers {
         self.check_cards(ledger, &balances)?;
         self.check_redemptions(ledger)?;
         self.check_offline(ledger)?;
-        self.check_settlements(ledger)
+        self.check_settlements(ledger)?;
+        self.check_purchases()
     }
 
     /// Every settlement: numbered by its place, its transfer (if any) moves exactly its

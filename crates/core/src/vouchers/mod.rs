@@ -51,6 +51,9 @@
 //! - `ConfigureOffline { programme, policy }`, `GrantAllowance { device, programme,
 //!   amount, expires_at }`, `SyncOffline { device, redemptions }`: offline redemption
 //!   with bounded risk, documented in `vouchers/offline.rs`.
+//! - `StartPurchase`, `PurchaseSucceeded`, `PurchaseFailed`, `PurchaseRefunded`: a
+//!   new digital card or a load paid online through a provider, decided in one
+//!   command when the payment succeeds (`vouchers/purchase.rs`).
 //! - `ExpireCards`: books every due card's balance to the programme's expired-value
 //!   account (never deleted) and marks it `Expired`. Every voucher command and every
 //!   tenant `Tick` does the same first, at most `card_expiries_per_command_max` cards
@@ -74,6 +77,7 @@
 mod check;
 mod offline;
 mod parts;
+mod purchase;
 mod settle;
 mod state;
 
@@ -82,6 +86,10 @@ pub use offline::{
     OfflineRefusal, OfflineRiskEntry, SyncSummary,
 };
 pub use parts::VoucherParts;
+pub use purchase::{
+    Purchase, PurchaseReply, PurchaseState, PurchaseStatus, PurchaseTarget, purchase_email_bytes_max,
+    tenant_purchases_max,
+};
 pub use settle::{PeriodItem, PeriodSums, Settlement, SettlementId, tenant_settlements_max};
 pub use state::{Vouchers, card_account, in_voucher_namespace, payable_account, programme_account};
 
@@ -168,6 +176,11 @@ voucher_id!(
 voucher_id!(
     /// A redemption, chosen by the device so a retry is recognised; 0 is never valid.
     RedemptionId(u128)
+);
+voucher_id!(
+    /// A voucher purchase paid online, chosen by the edge (random, nonzero) so the edge
+    /// can derive the digital card's code from it before the command runs.
+    PurchaseId(u64)
 );
 voucher_id!(
     /// A sales point (counter) where cards are sold and loaded for cash.
@@ -403,6 +416,25 @@ pub enum VoucherCommand {
     /// Closes a merchant's period `from <= at < until` in a programme and moves its
     /// net redemptions to payout clearing (`settle.rs`).
     Settle { programme: ProgrammeId, merchant: MerchantId, from: TimeMs, until: TimeMs },
+    // ----- purchases paid online (`vouchers/purchase.rs`) -----
+    /// Records a provider session for a new digital card or a load; issues nothing.
+    StartPurchase {
+        purchase: PurchaseId,
+        programme: ProgrammeId,
+        target: PurchaseTarget,
+        amount: Cents,
+        provider: crate::payments::ProviderKind,
+        session: String,
+        email: String,
+    },
+    /// The provider's verified webhook said the money is taken. Idempotent. Issues and
+    /// activates the card (expiring at `expires_at`, computed at the edge) or loads it,
+    /// or records that the money is owed back.
+    PurchaseSucceeded { provider: crate::payments::ProviderKind, session: String, expires_at: TimeMs },
+    /// The provider said the payment will not happen; ignored once paid or failed.
+    PurchaseFailed { provider: crate::payments::ProviderKind, session: String, failure: crate::payments::PaymentFailure },
+    /// The provider refunded a `RefundDue` purchase under `reference`.
+    PurchaseRefunded { purchase: PurchaseId, reference: String },
 }
 
 /// A successful command's answer.
@@ -430,6 +462,8 @@ pub enum VoucherReply {
     AllowanceGranted { device: DeviceId, reservation: TransferId, amount: Cents, expires_at: TimeMs },
     Synced { device: DeviceId, summary: SyncSummary },
     Settled { settlement: SettlementId, amount: Cents },
+    /// A purchase's state after a purchase command.
+    Purchase(PurchaseReply),
 }
 
 /// Domain rejections, checked per command in the order documented on its handler in
@@ -498,6 +532,15 @@ pub enum VoucherRejection {
     TooManySettlements,
     /// The ledger refused the transfer; its own code is this rejection's code.
     Ledger(LedgerRejection),
+    /// A purchase id that is 0 or already used.
+    PurchaseIdInvalid,
+    /// A provider session that is empty, too long, or already names a purchase.
+    PurchaseSessionInvalid,
+    EmailInvalid,
+    UnknownPurchase,
+    /// A refund was recorded for a purchase that owes none.
+    NoRefundDue,
+    TooManyPurchases,
 }
 
 impl VoucherRejection {
@@ -557,6 +600,12 @@ impl VoucherRejection {
             NetNegative => "net_negative",
             TooManySettlements => "too_many_settlements",
             Ledger(rejection) => rejection.code(),
+            PurchaseIdInvalid => "purchase_id_invalid",
+            PurchaseSessionInvalid => "invalid_payment_session",
+            EmailInvalid => "email_invalid",
+            UnknownPurchase => "unknown_purchase",
+            NoRefundDue => "no_refund_due",
+            TooManyPurchases => "too_many_purchases",
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct VoucherParts {
     /// Allowances, offline redemptions, risk entries (snapshot format 6 onwards).
     pub offline: OfflineParts,
     pub settlements: Vec<Settlement>,
+    /// Purchases paid online, by id (snapshot format 7 onwards).
+    pub purchases: Vec<Purchase>,
 }
 
 impl Vouchers {
@@ -39,6 +41,7 @@ impl Vouchers {
             bookings: self.bookings.clone(),
             offline: self.offline.parts(),
             settlements: self.settlements.clone(),
+            purchases: self.purchases.values().cloned().collect(),
         }
     }
 
@@ -92,6 +95,7 @@ impl Vouchers {
             v.last_settlement.insert((s.programme, s.merchant), s.id);
         }
         v.settlements = parts.settlements;
+        v.restore_purchases(parts.purchases)?;
         v.check_invariants_result(ledger)?;
         Ok(v)
     }

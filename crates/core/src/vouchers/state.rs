@@ -68,6 +68,9 @@ pub struct Vouchers {
     pub(super) settlements: Vec<super::Settlement>,
     /// Each (programme, merchant)'s last settlement, rebuilt on restore.
     pub(super) last_settlement: BTreeMap<(ProgrammeId, MerchantId), super::SettlementId>,
+    /// Purchases paid online (`purchase.rs`), by id, and their sessions.
+    pub(super) purchases: BTreeMap<super::PurchaseId, super::Purchase>,
+    pub(super) purchase_sessions: BTreeMap<(crate::payments::ProviderKind, String), super::PurchaseId>,
 }
 
 /// The start (00:00:00 UTC, 1 January) of a year, in ms since the epoch.
@@ -96,7 +99,7 @@ pub(super) fn year_of_ms(ms: i64) -> i64 {
 
 /// Whether `expires_at` is the start of the fourth year after the year of a sale at
 /// `now`, in some time zone: see the module documentation.
-pub(super) fn expiry_fits(now: TimeMs, expires_at: TimeMs) -> bool {
+pub(crate) fn expiry_fits(now: TimeMs, expires_at: TimeMs) -> bool {
     let zone = expiry_zone_offset_ms_max;
     let earliest = year_of_ms(now.0.saturating_sub(zone));
     let latest = year_of_ms(now.0.saturating_add(zone));
@@ -164,6 +167,14 @@ impl Vouchers {
             }
             C::SyncOffline { device, redemptions } => self.sync_offline(ledger, *device, redemptions),
             C::Settle { programme, merchant, from, until } => self.settle(ledger, *programme, *merchant, *from, *until),
+            C::StartPurchase { purchase, programme, target, amount, provider, session, email } => {
+                self.start_purchase(*purchase, *programme, *target, *amount, *provider, session, email)
+            }
+            C::PurchaseSucceeded { provider, session, expires_at } => {
+                self.purchase_succeeded(ledger, *provider, session, *expires_at)
+            }
+            C::PurchaseFailed { provider, session, failure } => self.purchase_failed(*provider, session, *failure),
+            C::PurchaseRefunded { purchase, reference } => self.purchase_refunded(*purchase, reference),
         }
     }
 
@@ -428,7 +439,7 @@ impl Vouchers {
     /// Order: unknown programme; batch size within `1..=batch_cards_max`; batch
     /// exists; each card in order: id 0, id exists (in the tenant or earlier in the
     /// batch), code digest taken (likewise); capacity (cards, ledger accounts).
-    fn issue(
+    pub(super) fn issue(
         &mut self,
         ledger: &mut Ledger,
         programme: ProgrammeId,
@@ -485,7 +496,7 @@ impl Vouchers {
     }
 
     /// A card that may take value or be redeemed now: active and not yet due.
-    fn usable(&self, card: &Card) -> Result<(), VoucherRejection> {
+    pub(super) fn usable(&self, card: &Card) -> Result<(), VoucherRejection> {
         if card.expires_at.is_some_and(|e| e <= self.now) {
             return Err(R::CardExpired);
         }
@@ -508,7 +519,7 @@ impl Vouchers {
     /// Order: unknown card; amount; over the programme's load max; payment reference;
     /// card not inactive; expiry does not fit the sale; the ledger (clearing or cash →
     /// card; the card's ceiling is the balance max).
-    fn activate(&mut self, ledger: &mut Ledger, id: CardId, amount: Cents, paid_via: &PaidVia, expires_at: TimeMs) -> VoucherOutcome {
+    pub(super) fn activate(&mut self, ledger: &mut Ledger, id: CardId, amount: Cents, paid_via: &PaidVia, expires_at: TimeMs) -> VoucherOutcome {
         let card = *self.cards.get(&id).ok_or(R::UnknownCard)?;
         check_amount(amount)?;
         if amount > self.programmes[&card.programme].limits.load_cents_max {
@@ -535,7 +546,7 @@ impl Vouchers {
 
     /// Order: unknown card; amount; over the load max; payment reference; card usable
     /// (expired, inactive, blocked); the ledger (the ceiling is the balance max).
-    fn load(&mut self, ledger: &mut Ledger, id: CardId, amount: Cents, paid_via: &PaidVia) -> VoucherOutcome {
+    pub(super) fn load(&mut self, ledger: &mut Ledger, id: CardId, amount: Cents, paid_via: &PaidVia) -> VoucherOutcome {
         let card = *self.cards.get(&id).ok_or(R::UnknownCard)?;
         check_amount(amount)?;
         if amount > self.programmes[&card.programme].limits.load_cents_max {

@@ -335,6 +335,7 @@ fn fmt_reply(reply: &VoucherReply) -> String {
         AllowanceGranted { device, amount, .. } => format!("device {} may redeem {amount} offline", device.0),
         Synced { device, summary } => format!("device {} synced {} redemptions", device.0, summary.booked),
         Settled { settlement, amount } => format!("settlement {} pays {amount}", settlement.0),
+        Purchase(p) => format!("purchase {} for card {}: {}", p.purchase.0, p.card.0, p.status.code()),
     }
 }
 

@@ -17,6 +17,7 @@ mod ledger;
 mod offline;
 mod payments;
 mod props;
+mod purchases;
 mod queue;
 mod rooms;
 mod scenario;

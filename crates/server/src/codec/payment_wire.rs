@@ -58,21 +58,21 @@ pub(super) struct WirePayment {
     updated_at: i64,
 }
 
-fn provider_to(k: p::ProviderKind) -> WireProvider {
+pub(super) fn provider_to(k: p::ProviderKind) -> WireProvider {
     match k {
         p::ProviderKind::Test => WireProvider::Test,
         p::ProviderKind::Stripe => WireProvider::Stripe,
     }
 }
 
-fn provider_from(w: WireProvider) -> p::ProviderKind {
+pub(super) fn provider_from(w: WireProvider) -> p::ProviderKind {
     match w {
         WireProvider::Test => p::ProviderKind::Test,
         WireProvider::Stripe => p::ProviderKind::Stripe,
     }
 }
 
-fn failure_to(f: p::PaymentFailure) -> WireFailure {
+pub(super) fn failure_to(f: p::PaymentFailure) -> WireFailure {
     match f {
         p::PaymentFailure::Declined => WireFailure::Declined,
         p::PaymentFailure::Cancelled => WireFailure::Cancelled,
@@ -80,7 +80,7 @@ fn failure_to(f: p::PaymentFailure) -> WireFailure {
     }
 }
 
-fn failure_from(w: WireFailure) -> p::PaymentFailure {
+pub(super) fn failure_from(w: WireFailure) -> p::PaymentFailure {
     match w {
         WireFailure::Declined => p::PaymentFailure::Declined,
         WireFailure::Cancelled => p::PaymentFailure::Cancelled,
@@ -327,7 +327,7 @@ mod tests {
     fn a_tenant_with_payments_round_trips_through_a_version_6_snapshot() {
         let (tenant, _) = tenant_with_payments();
         let bytes = encode_snapshot(&tenant.parts());
-        assert_eq!(bytes[0], 6);
+        assert_eq!(bytes[0], snapshot_format_version);
         let restored = core::Tenant::restore(decode_snapshot(&bytes).unwrap()).unwrap();
         assert_eq!(restored, tenant);
         let reply = core::Reply::Payment(PaymentReply { payment: PaymentId(2), state: PaymentState::RefundDue });
@@ -339,7 +339,9 @@ mod tests {
         let mut tenant = core::Tenant::new();
         tenant.apply(&env(1, core::Command::CreateVenue(crate::demo::arena()))).unwrap();
         let parts = tenant.parts();
-        let v6 = encode_snapshot(&parts);
+        let v7 = encode_snapshot(&parts);
+        // Version 7's one section (the voucher purchases) is one zero byte here.
+        let v6 = v7[..v7.len() - 1].to_vec();
         // Version 6's sections, all empty here, are one zero byte per list: the offline
         // slice's four, the settlements, the merchant bindings and the payments.
         // Without them the body is version 5's.

@@ -62,6 +62,7 @@ pub(super) enum WireVoucherCommand {
     GrantAllowance { device: u64, programme: u32, amount: i64, expires_at: i64 },
     SyncOffline { device: u64, redemptions: Vec<WireOfflineRedemption> },
     Settle { programme: u32, merchant: u32, from: i64, until: i64 },
+    Purchase(super::purchase_wire::WirePurchaseCommand),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -107,6 +108,7 @@ pub(super) enum WireVoucherReply {
     AllowanceGranted { device: u64, reservation: u128, amount: i64, expires_at: i64 },
     Synced { device: u64, summary: WireSyncSummary },
     Settled { settlement: u32, amount: i64 },
+    Purchase(super::purchase_wire::WirePurchaseReply),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -419,6 +421,9 @@ pub(super) fn voucher_command_to(c: &v::VoucherCommand) -> WireVoucherCommand {
         C::Settle { programme, merchant, from, until } => {
             W::Settle { programme: programme.0, merchant: merchant.0, from: from.0, until: until.0 }
         }
+        C::StartPurchase { .. } | C::PurchaseSucceeded { .. } | C::PurchaseFailed { .. } | C::PurchaseRefunded { .. } => {
+            W::Purchase(super::purchase_wire::purchase_command_to(c).expect("a purchase command"))
+        }
     }
 }
 
@@ -492,6 +497,7 @@ pub(super) fn voucher_command_from(w: WireVoucherCommand) -> v::VoucherCommand {
             from: TimeMs(from),
             until: TimeMs(until),
         },
+        W::Purchase(p) => super::purchase_wire::purchase_command_from(p),
     }
 }
 
@@ -540,6 +546,7 @@ pub(super) fn voucher_reply_to(r: &v::VoucherReply) -> WireVoucherReply {
             },
         },
         R::Settled { settlement, amount } => W::Settled { settlement: settlement.0, amount: amount.0 },
+        R::Purchase(p) => W::Purchase(super::purchase_wire::purchase_reply_to(&p)),
     }
 }
 
@@ -596,6 +603,7 @@ pub(super) fn voucher_reply_from(w: WireVoucherReply) -> v::VoucherReply {
             },
         },
         W::Settled { settlement, amount } => R::Settled { settlement: v::SettlementId(settlement), amount: Cents(amount) },
+        W::Purchase(p) => R::Purchase(super::purchase_wire::purchase_reply_from(p)),
     }
 }
 
@@ -625,6 +633,7 @@ pub(super) fn voucher_summary(reply: &v::VoucherReply) -> (&'static str, u64) {
         // What the merchant was paid is the decision a replay must reproduce.
         R::Synced { summary, .. } => ("voucher_synced", cents(summary.card_paid.plus(summary.risk_paid))),
         R::Settled { amount, .. } => ("voucher_settled", cents(amount)),
+        R::Purchase(p) => super::purchase_wire::purchase_summary(&p),
     }
 }
 
@@ -730,6 +739,7 @@ pub(super) fn vouchers_to(p: &v::VoucherParts) -> WireVouchers {
 pub(super) fn vouchers_from(w: WireVouchers) -> v::VoucherParts {
     v::VoucherParts {
         offline: v::OfflineParts::default(),
+        purchases: Vec::new(),
         now: TimeMs(w.now),
         next_transfer: w.next_transfer,
         programmes: w

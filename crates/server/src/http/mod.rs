@@ -13,6 +13,8 @@ pub mod staff;
 pub mod vouchers;
 // Offline voucher redemption: device-signed calls, pairing, exposure.
 pub mod vouchers_device;
+// Digital voucher cards bought and loaded online (brief I).
+pub mod vouchers_online;
 pub mod vouchers_settle;
 
 use std::collections::HashMap;
@@ -139,6 +141,8 @@ pub fn app(state: AppState) -> Router {
     .merge(vouchers_device::routes())
     // Payments (checkout): start, status, provider webhooks.
     .merge(payments::routes())
+    // Digital voucher cards bought and loaded online: `http/vouchers_online.rs`.
+    .merge(vouchers_online::routes())
     .merge(crate::web::pages())
     .fallback(|| async { Problem::not_found("not_found", "no such path") })
     .method_not_allowed_fallback(|| async {

@@ -21,7 +21,7 @@ use crate::http::extract::*;
 use crate::http::handlers::{ApiResult, idem, json, tenant, unexpected};
 use crate::http::problem::Problem;
 use crate::http::{AppState, TenantHandle};
-use crate::payments::{PaymentError, WebhookError};
+use crate::payments::{PaymentError, Settled, WebhookError};
 
 /// A webhook body larger than this is refused unread (provider events are small).
 pub const webhook_body_bytes_max: usize = 64 * 1024;
@@ -335,7 +335,7 @@ async fn webhook(
 
 /// Verifies and applies one test-provider webhook; the hosted page delivers through
 /// here too, so both paths check the same signature.
-pub async fn deliver_test_webhook(handle: &TenantHandle, signature: &str, body: &[u8]) -> Result<PaymentState, Problem> {
+pub async fn deliver_test_webhook(handle: &TenantHandle, signature: &str, body: &[u8]) -> Result<Settled, Problem> {
     let now_s = crate::runtime::wall_clock_ms() / 1000;
     let verdict = handle.payments.test.verify_webhook(signature, body, now_s).map_err(|e| match e {
         WebhookError::Signature(why) => {
@@ -359,11 +359,18 @@ fn webhook_problem(error: WebhookError) -> Problem {
 
 /// Verifies and applies one Stripe webhook. Event types this node does not act on
 /// are acknowledged (none), so Stripe stops retrying them.
-pub async fn deliver_stripe_webhook(handle: &TenantHandle, signature: &str, body: &[u8]) -> Result<Option<PaymentState>, Problem> {
+pub async fn deliver_stripe_webhook(handle: &TenantHandle, signature: &str, body: &[u8]) -> Result<Option<Settled>, Problem> {
     let now_s = crate::runtime::wall_clock_ms() / 1000;
     let stripe = handle.payments.stripe().map_err(problem_of)?;
     let Some(verdict) = stripe.verify_webhook(signature, body, now_s).map_err(webhook_problem)? else { return Ok(None) };
     crate::payments::settle(handle, ProviderKind::Stripe, &verdict).await.map(Some).map_err(problem_of)
+}
+
+/// What a test-provider session paid for: a ticket payment or a voucher purchase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pressed {
+    Payment(core::payments::PaymentId),
+    Purchase(core::vouchers::PurchaseId),
 }
 
 /// How the test provider delivers its webhook (the hosted page's test switches).
@@ -384,14 +391,18 @@ pub async fn press(
     session: &str,
     action: crate::payments::test_provider::Action,
     delivery: Delivery,
-) -> Result<Option<core::payments::PaymentId>, Problem> {
+) -> Result<Option<Pressed>, Problem> {
     let handle = tenant(state, slug)?;
     let session2 = session.to_string();
     let found = handle
         .shard
         .read(move |t| {
-            let p = t.payment_by_session(ProviderKind::Test, &session2)?;
-            Some((p.id, t.hold_of(p.hold.id).map(|h| h.expires_at)))
+            if let Some(p) = t.payment_by_session(ProviderKind::Test, &session2) {
+                return Some((Pressed::Payment(p.id), t.hold_of(p.hold.id).map(|h| h.expires_at)));
+            }
+            // A voucher purchase has no hold: "late" waits for `/deliver` (or 10 minutes).
+            let p = t.vouchers().purchase_by_session(ProviderKind::Test, &session2)?;
+            Some((Pressed::Purchase(p.id), Some(core::TimeMs(crate::runtime::wall_clock_ms() + 600_000))))
         })
         .await?;
     let Some((payment, hold_expires_at)) = found else { return Ok(None) };
@@ -430,7 +441,7 @@ pub async fn press(
 }
 
 /// Re-signs a held webhook at delivery time, as a provider's retry would.
-pub async fn redeliver(handle: &TenantHandle, held: &crate::payments::test_provider::Webhook) -> Result<PaymentState, Problem> {
+pub async fn redeliver(handle: &TenantHandle, held: &crate::payments::test_provider::Webhook) -> Result<Settled, Problem> {
     let now_s = crate::runtime::wall_clock_ms() / 1000;
     let signature = crate::payments::signature::sign(&handle.payments.test.secret_bytes(), now_s, &held.body);
     deliver_test_webhook(handle, &signature, &held.body).await
@@ -467,9 +478,18 @@ async fn press_api(
         Some("late") => Delivery::Late,
         Some(_) => return Err(Problem::unprocessable("invalid_body", "delivery must be once, twice or late")),
     };
-    let payment = press(&state, &slug, &session, action, delivery)
+    let pressed = press(&state, &slug, &session, action, delivery)
         .await?
         .ok_or_else(|| Problem::not_found("unknown_payment", "no payment with this session"))?;
+    let payment = match pressed {
+        Pressed::Payment(payment) => payment,
+        Pressed::Purchase(purchase) => {
+            let out = crate::http::vouchers_online::read_purchase(handle, &slug, purchase)
+                .await?
+                .ok_or_else(|| Problem::not_found("unknown_purchase", "no purchase with this session"))?;
+            return Ok(json(StatusCode::OK, &out));
+        }
+    };
     let out = read_payment(handle, payment).await?.ok_or_else(|| Problem::not_found("unknown_payment", "no payment with this session"))?;
     Ok(json(StatusCode::OK, &out))
 }

@@ -202,6 +202,10 @@ fn voucher_status(r: &sturmfest_core::vouchers::VoucherRejection) -> (StatusCode
             (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed")
         }
         Ledger(rejection) => ledger_status(rejection),
+        // Voucher purchases paid online (`vouchers/purchase.rs`).
+        UnknownPurchase => (StatusCode::NOT_FOUND, "Not found"),
+        PurchaseIdInvalid | PurchaseSessionInvalid | NoRefundDue | TooManyPurchases => (StatusCode::CONFLICT, "Conflict"),
+        EmailInvalid => (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed"),
     }
 }
 

@@ -37,6 +37,12 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    pub fn session(&self) -> &str {
+        match self {
+            Verdict::Succeeded { session } | Verdict::Failed { session, .. } => session,
+        }
+    }
+
     pub fn command(&self, provider: ProviderKind) -> core::Command {
         use sturmfest_core::payments::PaymentCommand as P;
         core::Command::Payment(match self {
@@ -85,6 +91,8 @@ pub struct PaymentServices {
     /// Orders whose ticket e-mail this node has sent, so a duplicate webhook sends
     /// none. In memory: a duplicate after a restart mails the tickets again.
     mailed: Mutex<HashSet<u64>>,
+    /// Voucher purchases whose card e-mail this node has sent (`vouchers/online.rs`).
+    mailed_cards: Mutex<HashSet<u64>>,
 }
 
 impl PaymentServices {
@@ -106,6 +114,7 @@ impl PaymentServices {
             mail,
             langs: Mutex::new(HashMap::new()),
             mailed: Mutex::new(HashSet::new()),
+            mailed_cards: Mutex::new(HashSet::new()),
         }
     }
 
@@ -114,6 +123,26 @@ impl PaymentServices {
         if map.len() < admissions_remembered_max {
             map.insert(session.to_string(), lang);
         }
+    }
+
+    /// The tenant's slug, for links in e-mails.
+    pub fn slug(&self) -> &str {
+        &self.slug
+    }
+
+    /// Where card e-mails go (the same relay and base URL as ticket e-mails).
+    pub fn mail(&self) -> Option<&ticket_mail::TicketMail> {
+        self.mail.as_ref()
+    }
+
+    /// The page language a session was started from, once.
+    pub fn take_lang(&self, session: &str) -> Option<crate::web::i18n::Lang> {
+        self.langs.lock().expect("not poisoned").remove(session)
+    }
+
+    /// True the first time a purchase's card e-mail is claimed on this node.
+    pub fn first_card_mail(&self, purchase: u64) -> bool {
+        self.mailed_cards.lock().expect("not poisoned").insert(purchase)
     }
 
     /// Sends the ticket e-mail for a new order once, from a task of its own.
@@ -153,10 +182,39 @@ impl PaymentServices {
     }
 }
 
-/// Applies a verified verdict: the core decides, and money owed back (the places
-/// were gone) is refunded through the provider and recorded. Returns the state the
-/// payment is in afterwards.
-pub async fn settle(handle: &TenantHandle, provider: ProviderKind, verdict: &Verdict) -> Result<PaymentState, PaymentError> {
+/// What a verdict settled: a ticket payment, or a voucher purchase
+/// (`vouchers/online.rs`); the webhook answers either with its state code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settled {
+    Payment(PaymentState),
+    Purchase(core::vouchers::PurchaseStatus),
+}
+
+impl Settled {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Settled::Payment(state) => state.code(),
+            Settled::Purchase(status) => status.code(),
+        }
+    }
+}
+
+/// Applies a verified verdict. A provider session names either a ticket payment or
+/// a voucher purchase (sessions are unique per provider, and each start records its
+/// session in one of the two); a purchase's verdict goes to `vouchers::online`.
+pub async fn settle(handle: &TenantHandle, provider: ProviderKind, verdict: &Verdict) -> Result<Settled, PaymentError> {
+    let session = verdict.session().to_string();
+    let purchase = handle.shard.read(move |t| t.vouchers().purchase_by_session(provider, &session).is_some()).await?;
+    if purchase {
+        return crate::vouchers::online::settle(handle, provider, verdict).await.map(Settled::Purchase);
+    }
+    settle_payment(handle, provider, verdict).await.map(Settled::Payment)
+}
+
+/// Applies a verified verdict on a ticket payment: the core decides, and money owed
+/// back (the places were gone) is refunded through the provider and recorded.
+/// Returns the state the payment is in afterwards.
+async fn settle_payment(handle: &TenantHandle, provider: ProviderKind, verdict: &Verdict) -> Result<PaymentState, PaymentError> {
     let reply = handle.shard.execute(None, verdict.command(provider)).await?.map_err(PaymentError::Rejected)?;
     let core::Reply::Payment(reply) = reply else { return Err(PaymentError::Refused("unexpected reply")) };
     match &reply.state {

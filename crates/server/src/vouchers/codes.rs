@@ -136,6 +136,12 @@ impl CardCode {
     pub fn generate<R: RngCore + CryptoRng + ?Sized>(rng: &mut R) -> CardCode {
         let mut bytes = [0u8; code_payload_symbols];
         rng.fill_bytes(&mut bytes);
+        CardCode::from_payload(bytes)
+    }
+
+    /// The code whose payload symbols are the low five bits of `bytes`: `generate`
+    /// with random bytes, a digital card (`vouchers/digital.rs`) with keyed-digest ones.
+    pub fn from_payload(bytes: [u8; code_payload_symbols]) -> CardCode {
         let mut symbols = [0u8; code_symbols];
         // 32 divides 256, so the low five bits of a uniform byte are uniform.
         for (symbol, byte) in symbols.iter_mut().zip(bytes) {

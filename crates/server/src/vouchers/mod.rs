@@ -5,12 +5,15 @@
 //! in the programme's local time, which the core only checks for plausibility;
 //! `iban.rs` checks merchants' IBANs. `offline.rs` signs balance certificates,
 //! revocation lists and device requests; `device.rs` is a merchant device that
-//! redeems offline within its allowance. The JSON API over all this is `http/vouchers.rs`.
+//! redeems offline within its allowance. `digital.rs` derives a digital card from its
+//! purchase and renders it; `online.rs` buys and loads cards through a payment provider. The JSON API over all this is `http/vouchers.rs`.
 
 pub mod codes;
 pub mod device;
+pub mod digital;
 pub mod iban;
 pub mod offline;
+pub mod online;
 pub mod pain001;
 pub mod reports;
 pub mod settlement;

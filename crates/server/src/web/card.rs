@@ -39,6 +39,9 @@ pub struct CardTexts {
     pub code_invalid: &'static str,
     pub unknown: &'static str,
     pub too_many: &'static str,
+    /// Links to `web/card_online.rs`.
+    pub load_online: &'static str,
+    pub buy_online: &'static str,
 }
 
 static card_de: CardTexts = CardTexts {
@@ -58,6 +61,8 @@ static card_de: CardTexts = CardTexts {
     code_invalid: "Dieser Code ist nicht gültig. Bitte prüfen Sie die Eingabe.",
     unknown: "Zu diesem Code gibt es keine Karte.",
     too_many: "Zu viele Abfragen. Bitte warten Sie einen Moment.",
+    load_online: "Diese Karte online aufladen",
+    buy_online: "Neue Karte online kaufen",
 };
 
 static card_en: CardTexts = CardTexts {
@@ -77,6 +82,8 @@ static card_en: CardTexts = CardTexts {
     code_invalid: "This code is not valid. Please check what you typed.",
     unknown: "There is no card with this code.",
     too_many: "Too many look-ups. Please wait a moment.",
+    load_online: "Load this card online",
+    buy_online: "Buy a new card online",
 };
 
 fn texts(lang: Lang) -> &'static CardTexts {

@@ -22,7 +22,7 @@ use super::i18n::{Lang, Texts};
 use super::{LangQuery, html};
 use crate::http::AppState;
 use crate::http::extract::PathParams;
-use crate::http::payments::{Delivery, begin_payment, press, redeliver, return_url};
+use crate::http::payments::{Delivery, Pressed, begin_payment, press, redeliver, return_url};
 use crate::payments::test_provider::Action;
 
 pub fn routes() -> Router<AppState> {
@@ -226,7 +226,15 @@ async fn provider_page(
     let view = handle
         .shard
         .read(move |t| {
-            let p = t.payment_by_session(ProviderKind::Test, &session2)?;
+            let Some(p) = t.payment_by_session(ProviderKind::Test, &session2) else {
+                // A voucher purchase (`vouchers/online.rs`) pays through the same page.
+                let p = t.vouchers().purchase_by_session(ProviderKind::Test, &session2)?;
+                return Some(ProviderView {
+                    amount: euros(p.amount, lang),
+                    open: matches!(p.state, core::vouchers::PurchaseState::Started | core::vouchers::PurchaseState::Failed(_)),
+                    return_url: crate::vouchers::online::return_path(&slug2, &credentials, p.id, lang),
+                });
+            };
             let token = credentials.token_for("payment", p.id.0);
             Some(ProviderView {
                 amount: euros(p.amount, lang),
@@ -277,9 +285,12 @@ async fn provider_submit(
         Some("duplicate") => Delivery::Twice,
         _ => Delivery::Once,
     };
-    let Ok(Some(payment)) = press(&state, &slug, &session, action, delivery).await else { return missing(lang, &headers) };
-    let token = handle.credentials.token_for("payment", payment.0);
-    Redirect::to(&return_url(&slug, &token, lang.code())).into_response()
+    let Ok(Some(pressed)) = press(&state, &slug, &session, action, delivery).await else { return missing(lang, &headers) };
+    let back = match pressed {
+        Pressed::Payment(payment) => return_url(&slug, &handle.credentials.token_for("payment", payment.0), lang.code()),
+        Pressed::Purchase(purchase) => crate::vouchers::online::return_path(&slug, &handle.credentials, purchase, lang),
+    };
+    Redirect::to(&back).into_response()
 }
 
 /// Test switch: delivers a webhook held back by "late" now.

@@ -6,6 +6,8 @@
 pub mod assets;
 pub mod boxoffice;
 pub mod card;
+// Digital voucher cards bought and loaded online (brief I).
+pub mod card_online;
 pub mod checkout;
 pub mod format;
 pub mod i18n;
@@ -60,6 +62,10 @@ pub fn pages() -> Router<AppState> {
         .route("/{tenant}/office/orders/{order}/cancel", axum::routing::post(office::cancel_submit))
         // Voucher card holder's balance page.
         .route("/{tenant}/card", get(card::card_page).post(card::card_submit))
+        // Digital voucher cards bought and loaded online: `web/card_online.rs`.
+        .route("/{tenant}/card/buy", get(card_online::buy_page).post(card_online::buy_submit))
+        .route("/{tenant}/card/purchases/{purchase}", get(card_online::purchase_page))
+        .route("/{tenant}/card/digital/{purchase}", get(card_online::digital_page))
         // Checkout: the test provider's page and the payment confirmation page.
         .merge(checkout::routes())
         // The merchant redemption page with offline mode (web/merchant.rs).

@@ -40,6 +40,8 @@ mod support;
 mod tickets;
 mod vouchers_api;
 mod vouchers_offline;
+mod vouchers_online;
+mod vouchers_online_browser;
 mod vouchers_pages;
 mod vouchers_reports;
 mod vouchers_settlement;

@@ -12,19 +12,19 @@ use sturmfest_server::payments::stripe::StripeConfig;
 use crate::api::{Reply, at, check, expect_problem, expect_status, get, post, seats_hold};
 use crate::support::fake_stripe::{self, FakeStripe};
 
-struct StripeNode {
+pub(crate) struct StripeNode {
     _dir: tempfile::TempDir,
-    opened: Opened,
-    app: axum::Router,
-    admin: String,
-    fake: FakeStripe,
+    pub(crate) opened: Opened,
+    pub(crate) app: axum::Router,
+    pub(crate) admin: String,
+    pub(crate) fake: FakeStripe,
     event: u32,
-    base: String,
+    pub(crate) base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// A node configured for Stripe, serving on a socket, with an open game.
-async fn stripe_node() -> StripeNode {
+pub(crate) async fn stripe_node() -> StripeNode {
     let node_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let node_addr = node_listener.local_addr().unwrap();
     let fake = FakeStripe::start(
@@ -68,7 +68,7 @@ async fn stripe_node() -> StripeNode {
 }
 
 impl StripeNode {
-    async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         assert_eq!(self.fake.errors(), Vec::<String>::new(), "the fake refused nothing");
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -118,7 +118,7 @@ fn session_of(n: &StripeNode, started: &Value) -> String {
 }
 
 /// A plain HTTP request over TCP: (status, location header, body).
-async fn http(method: &str, url: &str) -> (u16, Option<String>, String) {
+pub(crate) async fn http(method: &str, url: &str) -> (u16, Option<String>, String) {
     use http_body_util::BodyExt;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Full<bytes::Bytes>>();
