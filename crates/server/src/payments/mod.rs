@@ -253,7 +253,8 @@ pub const refund_retry_interval_ms: u64 = 60_000;
 /// A `RefundDue` younger than this is left to the request that decided it.
 pub const refund_retry_age_ms: i64 = 30_000;
 
-/// Refunds every payment the core still records as owed (`RefundDue`) and at least
+/// Refunds every payment and voucher purchase the core still records as owed
+/// (`RefundDue`) and at least
 /// `refund_retry_age_ms` old: the refund right after the decision can fail (the
 /// provider is down) or never happen (the node stopped in between). The provider
 /// call is keyed per payment (`refund_due`), so a refund the provider already made
@@ -274,6 +275,23 @@ pub async fn refund_owed(handle: &TenantHandle, now_ms: i64) -> usize {
         match refund_due(handle, payment).await {
             Ok(_) => refunded += 1,
             Err(e) => tracing::warn!(payment = payment.0, error = %e, "refund owed still not made; retrying later"),
+        }
+    }
+    // Voucher purchases whose card could no longer take the money, likewise.
+    let owed = handle
+        .shard
+        .read(move |t| {
+            t.vouchers()
+                .purchases()
+                .filter(|p| p.state == core::vouchers::PurchaseState::RefundDue && p.updated_at.0 <= now_ms - refund_retry_age_ms)
+                .map(|p| p.id)
+                .collect::<Vec<_>>()
+        })
+        .await;
+    for purchase in owed.unwrap_or_default() {
+        match crate::vouchers::online::refund_due(handle, purchase).await {
+            Ok(_) => refunded += 1,
+            Err(e) => tracing::warn!(purchase = purchase.0, error = %e, "voucher refund owed still not made; retrying later"),
         }
     }
     refunded

@@ -228,6 +228,33 @@ async fn a_declined_purchase_issues_nothing_and_a_load_that_no_longer_fits_is_re
 }
 
 #[tokio::test]
+async fn a_voucher_refund_owed_but_never_made_is_made_by_the_node_later() {
+    let s = shop().await;
+    let bought = start(&s.app, json!({"amount_cents": 5_000, "email": "kim@example.org"})).await.json;
+    press(&s.app, &bought, "pay", "normal").await;
+    let load = json!({"amount_cents": 3_000, "email": "kim@example.org", "card": bought["purchase"]});
+    let (first, second) = (start(&s.app, load.clone()).await.json, start(&s.app, load).await.json);
+    press(&s.app, &first, "pay", "normal").await;
+    // The second load's success reaches the core, and the node stops before it calls
+    // the provider back: the money is owed, nobody has paid it.
+    let handle = &s.opened.state.tenants["club"];
+    let succeeded = sturmfest_core::vouchers::VoucherCommand::PurchaseSucceeded {
+        provider: sturmfest_core::payments::ProviderKind::Test,
+        session: session_of(&second),
+        expires_at: sturmfest_server::vouchers::card_expires_at(sturmfest_core::TimeMs(sturmfest_server::runtime::wall_clock_ms())),
+    };
+    handle.shard.execute(None, sturmfest_core::Command::Voucher(succeeded)).await.unwrap().unwrap();
+    assert_eq!(status(&s.app, &second).await["state"], "refund_due");
+    let now = sturmfest_server::runtime::wall_clock_ms();
+    let age = sturmfest_server::payments::refund_retry_age_ms;
+    assert_eq!(sturmfest_server::payments::refund_owed(handle, now).await, 0, "a fresh decision is left to its request");
+    assert_eq!(sturmfest_server::payments::refund_owed(handle, now + age + 1_000).await, 1);
+    assert_eq!(status(&s.app, &second).await["state"], "refunded");
+    assert_eq!(sturmfest_server::payments::refund_owed(handle, now + 2 * age).await, 0, "refunded once");
+    assert_books(&s, 8_000).await;
+}
+
+#[tokio::test]
 async fn a_printed_card_is_loaded_online_by_its_code() {
     let s = shop().await;
     let office = |path: &str, body: Value| post(at("club", &format!("/vouchers{path}")), body).bearer(&s.admin);
