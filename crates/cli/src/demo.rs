@@ -191,6 +191,7 @@ async fn print_city_welcome(
     println!("  voucher office: {web}/vouchers");
     println!("  shop till:      {web}/merchant");
     println!("  card balance:   {web}/card");
+    println!("  buy a card:     {web}/card/buy   (digital card by e-mail, paid at the built-in test provider)");
     println!("  city report:    curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/{city_slug}/vouchers/reports");
     println!("  city API token: {token}");
     println!("  staff login: {web}/staff/login");
