@@ -10,25 +10,10 @@
 
 use std::path::PathBuf;
 
-use fantoccini::{Client, Locator};
 use serde_json::json;
-use sturmfest_server::http::app;
-use sturmfest_server::node::{self, NodeOptions};
-use sturmfest_server::runtime::ShardConfig;
-use sturmfest_server::tenants::Registry;
 
-use crate::api::{check, expect_status, post};
 use crate::browser::{browser_tools_or_skip, screenshot, start_browser, until_text};
-
-async fn type_into(client: &Client, id: &str, text: &str) {
-    let field = client.find(Locator::Id(id)).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-async fn click(client: &Client, css: &str) {
-    client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
-}
+use crate::office_browser::{click, login, serve, type_into};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clerk_on_a_phone_creates_a_programme_issues_a_batch_sells_a_card_for_25_euros_and_finds_it() {
@@ -36,28 +21,13 @@ async fn a_clerk_on_a_phone_creates_a_programme_issues_a_batch_sells_a_card_for_
         return;
     }
     let shots = std::env::var_os("STURMFEST_SCREENSHOTS").map(PathBuf::from);
-    let dir = tempfile::tempdir().unwrap();
-    let mut registry = Registry::default();
-    let admin = registry.add("club", "Stadt Sturmfest").unwrap();
-    registry.save(dir.path()).unwrap();
-    let opened = node::open_with(dir.path(), ShardConfig::default(), NodeOptions::default()).await.unwrap();
-    let router = app(opened.state.clone());
-    let account = json!({"login": "stadt", "display_name": "Gutscheinbüro", "password": "staff-secret-1", "roles": ["voucher_office"]});
-    expect_status(&check(&router, post("/api/v1/club/staff/accounts", account).bearer(&admin)).await, 201);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(node::serve(listener, opened.state.clone(), async {
-        let _ = stopped.await;
-    }));
+    let served = serve().await;
+    served.account("stadt", &["voucher_office"]).await;
+    let base = served.base.clone();
 
     let profile = tempfile::tempdir().unwrap();
     let (_driver, client) = start_browser(profile.path()).await;
-    client.goto(&format!("{base}/club/staff/login")).await.unwrap();
-    until_text(&client, "h1", |t| t == "Anmeldung für Mitarbeitende").await;
-    let active = client.active_element().await.unwrap();
-    active.send_keys("stadt\u{E004}staff-secret-1\u{E007}").await.unwrap();
-    until_text(&client, "h1", |t| t == "Mitarbeiterbereich").await;
+    login(&client, &base, "stadt").await;
     click(&client, "main a[href^=\"/club/vouchers\"]").await;
     until_text(&client, "h1", |t| t == "Gutscheinbüro").await;
 
@@ -119,13 +89,10 @@ async fn a_clerk_on_a_phone_creates_a_programme_issues_a_batch_sells_a_card_for_
     client.execute("document.getElementById('found').scrollIntoView()", vec![]).await.unwrap();
     screenshot(&client, &shots, "15-voucher-office").await;
 
-    let shard = opened.state.tenants["club"].shard.clone();
+    let shard = served.opened.state.tenants["club"].shard.clone();
     let active_cards = shard.read(|t| t.vouchers().cards().filter(|c| c.state == sturmfest_core::vouchers::CardState::Active).count()).await.unwrap();
     assert_eq!(active_cards, 1);
     drop(shard);
     client.close().await.unwrap();
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
-    drop(router);
-    opened.close().await;
+    served.stop().await;
 }
