@@ -32,7 +32,10 @@ pub const entry_format_version: u8 = 1;
 /// 6 finally appends the online payments (`codec/payment_wire.rs`).
 /// 7 appends the voucher purchases paid online (`codec/purchase_wire.rs`) after the
 /// version-6 body; versions 1 to 6 decode with none.
-pub const snapshot_format_version: u8 = 7;
+/// 8 appends the programmes' designs (`(programme, accent, tagline)`, only those not
+/// the default: `designs_to`) after the version-7 body; versions 1 to 7 decode with
+/// the default design.
+pub const snapshot_format_version: u8 = 8;
 
 /// One log record's payload: the command as applied plus a summary of its outcome,
 /// so replay can assert it reproduced the same decision (a pair assertion across
@@ -150,6 +153,7 @@ pub fn encode_snapshot(parts: &core::TenantParts) -> Vec<u8> {
     postcard::to_io(&bindings, &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&payments_to(&parts.payments), &mut out).expect("writing to a Vec cannot fail");
     postcard::to_io(&purchases_to(&parts.vouchers.purchases), &mut out).expect("writing to a Vec cannot fail");
+    postcard::to_io(&designs_to(&parts.vouchers), &mut out).expect("writing to a Vec cannot fail");
     out
 }
 
@@ -158,7 +162,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
     let malformed = |e: postcard::Error| DecodeError::Malformed(e.to_string());
     match version {
         1 => Ok(postcard::from_bytes::<WireParts>(body).map_err(malformed)?.into()),
-        2..=7 => {
+        2..=8 => {
             let (wire, rest): (WireParts, _) = postcard::take_from_bytes(body).map_err(malformed)?;
             let (rooms, rest): (Vec<WireRoom>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
             let mut parts: core::TenantParts = wire.into();
@@ -204,6 +208,13 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<core::TenantParts, DecodeError> {
             let rest = if version >= 7 {
                 let (purchases, rest): (Vec<WirePurchase>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
                 parts.vouchers.purchases = purchases_from(purchases);
+                rest
+            } else {
+                rest
+            };
+            let rest = if version >= 8 {
+                let (designs, rest): (Vec<(u32, u32, String)>, _) = postcard::take_from_bytes(rest).map_err(malformed)?;
+                designs_from(&mut parts.vouchers, designs)?;
                 rest
             } else {
                 rest
@@ -2129,6 +2140,7 @@ mod tests {
                     },
                 ],
             }),
+            v(18, V::SetDesign { programme: p, design: sturmfest_core::vouchers::ProgrammeDesign { accent_rgb: 0x8a1c1c, tagline: "Gilt in der Altstadt".into() } }),
         ];
         for (i, envelope) in commands.iter_mut().enumerate() {
             if i % 2 == 1 {
@@ -2178,6 +2190,7 @@ mod tests {
             V::StartPurchase { .. } | V::PurchaseSucceeded { .. } | V::PurchaseFailed { .. } | V::PurchaseRefunded { .. } => {
                 "purchase"
             }
+            V::SetDesign { .. } => "set_design",
         };
         let variants: std::collections::BTreeSet<&str> = commands
             .iter()
@@ -2186,7 +2199,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(variants.len(), 18, "every voucher command variant is covered");
+        assert_eq!(variants.len(), 19, "every voucher command variant is covered");
         let mut original = core::Tenant::new();
         let mut replayed = core::Tenant::new();
         let mut codes = Vec::new();
@@ -2473,5 +2486,25 @@ mod tests {
         // The same body labelled 5 lacks its staff, and is refused rather than guessed at.
         v4[0] = 5;
         assert!(matches!(decode_snapshot(&v4), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn programme_designs_ride_in_a_version_8_snapshot_and_a_version_7_one_decodes_with_the_default() {
+        let (tenant, _) = tenant_with_vouchers();
+        let parts = tenant.parts();
+        assert!(parts.vouchers.programmes.iter().any(|p| p.design != Default::default()), "the fixture sets a design");
+        let bytes = encode_snapshot(&parts);
+        assert_eq!(bytes[0], 8);
+        assert_eq!(core::Tenant::restore(decode_snapshot(&bytes).unwrap()).unwrap(), tenant, "the design survives");
+        let mut designs = Vec::new();
+        postcard::to_io(&designs_to(&parts.vouchers), &mut designs).unwrap();
+        let mut v7 = bytes[..bytes.len() - designs.len()].to_vec();
+        v7[0] = 7;
+        let old = decode_snapshot(&v7).unwrap();
+        assert!(old.vouchers.programmes.iter().all(|p| p.design == Default::default()));
+        // A design of a programme the snapshot does not have is refused.
+        let mut bad = bytes[..bytes.len() - designs.len()].to_vec();
+        postcard::to_io(&vec![(999u32, 0u32, String::new())], &mut bad).unwrap();
+        assert!(matches!(decode_snapshot(&bad), Err(DecodeError::Malformed(_))));
     }
 }

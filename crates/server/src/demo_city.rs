@@ -97,8 +97,11 @@ pub async fn set_up(handle: &TenantHandle) -> Result<bool, String> {
         card_offline_cents_max: Cents(5_000),
         reversal_window_ms: 30 * 60 * 1000,
     };
-    for (id, name) in [(city, programme_name), (region, region_programme_name)] {
+    let looks = [(0x1d6b35, "Gilt in allen teilnehmenden Geschäften der Innenstadt"), (0x0b5394, "Gilt in Nordstadt und im Umland")];
+    for ((id, name), (accent_rgb, tagline)) in [(city, programme_name), (region, region_programme_name)].into_iter().zip(looks) {
         exec(handle, VoucherCommand::CreateProgramme { id, name: name.into(), limits, expiry: ExpiryRule::EndOfThirdYearAfterSale }).await?;
+        let design = sturmfest_core::vouchers::ProgrammeDesign { accent_rgb, tagline: tagline.into() };
+        exec(handle, VoucherCommand::SetDesign { programme: id, design }).await?;
     }
     let policy = OfflinePolicy { device_allowance_cents_max: Cents(10_000), open_allowances_cents_max: Cents(50_000) };
     exec(handle, VoucherCommand::ConfigureOffline { programme: city, policy }).await?;

@@ -102,6 +102,8 @@ pub mod limits {
 
     /// Programmes per tenant (a city runs a handful: the city voucher, a region's).
     pub const tenant_programmes_max: usize = 64;
+    /// Longest tagline a programme's cards carry (`ProgrammeDesign`).
+    pub const design_tagline_bytes_max: usize = 120;
     pub const tenant_merchants_max: usize = 100_000;
     pub const tenant_devices_max: usize = 200_000;
     /// Cards per tenant; each has a ledger account, so this stays below the ledger's.
@@ -216,6 +218,24 @@ pub struct Programme {
     pub limits: ProgrammeLimits,
     pub expiry: ExpiryRule,
     pub created_at: TimeMs,
+    /// How its cards look to holders; the default until `SetDesign`.
+    pub design: ProgrammeDesign,
+}
+
+/// A programme's look on its cards, pages and e-mails: an accent colour and a line
+/// of text (e.g. "Gilt in 120 Geschäften der Innenstadt"). The core checks only the
+/// range and the text; the edge checks that white text on the accent is readable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgrammeDesign {
+    /// sRGB as 0xRRGGBB.
+    pub accent_rgb: u32,
+    pub tagline: String,
+}
+
+impl Default for ProgrammeDesign {
+    fn default() -> ProgrammeDesign {
+        ProgrammeDesign { accent_rgb: 0x0b5394, tagline: String::new() }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -435,6 +455,8 @@ pub enum VoucherCommand {
     PurchaseFailed { provider: crate::payments::ProviderKind, session: String, failure: crate::payments::PaymentFailure },
     /// The provider refunded a `RefundDue` purchase under `reference`.
     PurchaseRefunded { purchase: PurchaseId, reference: String },
+    /// Sets how the programme's cards look (`ProgrammeDesign`); the last one wins.
+    SetDesign { programme: ProgrammeId, design: ProgrammeDesign },
 }
 
 /// A successful command's answer.
@@ -464,6 +486,7 @@ pub enum VoucherReply {
     Settled { settlement: SettlementId, amount: Cents },
     /// A purchase's state after a purchase command.
     Purchase(PurchaseReply),
+    DesignSet { programme: ProgrammeId },
 }
 
 /// Domain rejections, checked per command in the order documented on its handler in
@@ -541,6 +564,8 @@ pub enum VoucherRejection {
     /// A refund was recorded for a purchase that owes none.
     NoRefundDue,
     TooManyPurchases,
+    /// An accent beyond 0xFFFFFF, or a tagline too long or with control characters.
+    DesignInvalid,
 }
 
 impl VoucherRejection {
@@ -606,6 +631,7 @@ impl VoucherRejection {
             UnknownPurchase => "unknown_purchase",
             NoRefundDue => "no_refund_due",
             TooManyPurchases => "too_many_purchases",
+            DesignInvalid => "design_invalid",
         }
     }
 }

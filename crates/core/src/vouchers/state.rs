@@ -175,7 +175,22 @@ impl Vouchers {
             }
             C::PurchaseFailed { provider, session, failure } => self.purchase_failed(*provider, session, *failure),
             C::PurchaseRefunded { purchase, reference } => self.purchase_refunded(*purchase, reference),
+            C::SetDesign { programme, design } => self.set_design(*programme, design),
         }
+    }
+
+    /// Order: the programme exists; the accent is sRGB; the tagline fits and has no
+    /// control characters.
+    fn set_design(&mut self, programme: ProgrammeId, design: &ProgrammeDesign) -> VoucherOutcome {
+        let found = self.programmes.get_mut(&programme).ok_or(R::UnknownProgramme)?;
+        if design.accent_rgb > 0x00ff_ffff
+            || design.tagline.len() > design_tagline_bytes_max
+            || design.tagline.chars().any(char::is_control)
+        {
+            return Err(R::DesignInvalid);
+        }
+        found.design = design.clone();
+        Ok(VoucherReply::DesignSet { programme })
     }
 
     // ----- queries -----
@@ -366,7 +381,8 @@ impl Vouchers {
         for kind in PROGRAMME_KINDS {
             self.create_account(ledger, programme_account(id, kind), id, kind, None);
         }
-        let programme = Programme { id, name: name.to_string(), limits: *limits, expiry, created_at: self.now };
+        let programme =
+            Programme { id, name: name.to_string(), limits: *limits, expiry, created_at: self.now, design: ProgrammeDesign::default() };
         self.programmes.insert(id, programme);
         Ok(VoucherReply::ProgrammeCreated { programme: id })
     }

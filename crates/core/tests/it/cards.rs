@@ -336,6 +336,7 @@ fn fmt_reply(reply: &VoucherReply) -> String {
         Synced { device, summary } => format!("device {} synced {} redemptions", device.0, summary.booked),
         Settled { settlement, amount } => format!("settlement {} pays {amount}", settlement.0),
         Purchase(p) => format!("purchase {} for card {}: {}", p.purchase.0, p.card.0, p.status.code()),
+        DesignSet { programme } => format!("programme {} has a new design", programme.0),
     }
 }
 

@@ -272,3 +272,35 @@ proptest! {
         prop_assert_eq!(&replayed, &tenant, "replay reproduces the tenant");
     }
 }
+
+#[test]
+fn a_programmes_design_is_set_checked_and_survives_snapshot_and_replay() {
+    use sturmfest_core::vouchers::{ExpiryRule, ProgrammeDesign, ProgrammeLimits, VoucherCommand as V, VoucherReply};
+    let mut w = World { tenant: Tenant::new(), now: START, envelopes: Vec::new(), outcomes: Vec::new() };
+    let p = ProgrammeId(7);
+    let limits = ProgrammeLimits {
+        card_balance_cents_max: Cents(25_000),
+        load_cents_max: Cents(25_000),
+        card_offline_cents_max: Cents(2_000),
+        reversal_window_ms: 600_000,
+    };
+    let created = w.send(None, Command::Voucher(V::CreateProgramme { id: p, name: "Stadtgutschein".into(), limits, expiry: ExpiryRule::EndOfThirdYearAfterSale }));
+    assert!(created.is_ok(), "{created:?}");
+    assert_eq!(w.tenant.vouchers().programme(p).unwrap().design, ProgrammeDesign::default(), "a new programme has the default look");
+    let design = ProgrammeDesign { accent_rgb: 0x8a1c1c, tagline: "Gilt in 120 Geschäften der Altstadt".into() };
+    let set = w.send(None, Command::Voucher(V::SetDesign { programme: p, design: design.clone() }));
+    assert_eq!(set, Ok(Reply::Voucher(VoucherReply::DesignSet { programme: p })));
+    assert_eq!(w.tenant.vouchers().programme(p).unwrap().design, design);
+    // Refused, and nothing changes: an unknown programme, an accent beyond sRGB, a
+    // tagline too long or with a control character.
+    let refused = |w: &mut World, programme: ProgrammeId, accent_rgb: u32, tagline: &str| {
+        let design = ProgrammeDesign { accent_rgb, tagline: tagline.into() };
+        w.send(None, Command::Voucher(V::SetDesign { programme, design })).unwrap_err().code()
+    };
+    assert_eq!(refused(&mut w, ProgrammeId(8), 0x000000, ""), "unknown_programme");
+    assert_eq!(refused(&mut w, p, 0x0100_0000, ""), "design_invalid");
+    assert_eq!(refused(&mut w, p, 0x000000, &"x".repeat(121)), "design_invalid");
+    assert_eq!(refused(&mut w, p, 0x000000, "zwei\nZeilen"), "design_invalid");
+    assert_eq!(w.tenant.vouchers().programme(p).unwrap().design, design);
+    assert_eq!(w.replayed(), w.tenant, "replay reproduces the design");
+}

@@ -63,6 +63,7 @@ pub(super) enum WireVoucherCommand {
     SyncOffline { device: u64, redemptions: Vec<WireOfflineRedemption> },
     Settle { programme: u32, merchant: u32, from: i64, until: i64 },
     Purchase(super::purchase_wire::WirePurchaseCommand),
+    SetDesign { programme: u32, accent_rgb: u32, tagline: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -109,6 +110,7 @@ pub(super) enum WireVoucherReply {
     Synced { device: u64, summary: WireSyncSummary },
     Settled { settlement: u32, amount: i64 },
     Purchase(super::purchase_wire::WirePurchaseReply),
+    DesignSet(u32),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -424,6 +426,9 @@ pub(super) fn voucher_command_to(c: &v::VoucherCommand) -> WireVoucherCommand {
         C::StartPurchase { .. } | C::PurchaseSucceeded { .. } | C::PurchaseFailed { .. } | C::PurchaseRefunded { .. } => {
             W::Purchase(super::purchase_wire::purchase_command_to(c).expect("a purchase command"))
         }
+        C::SetDesign { programme, design } => {
+            W::SetDesign { programme: programme.0, accent_rgb: design.accent_rgb, tagline: design.tagline.clone() }
+        }
     }
 }
 
@@ -498,6 +503,9 @@ pub(super) fn voucher_command_from(w: WireVoucherCommand) -> v::VoucherCommand {
             until: TimeMs(until),
         },
         W::Purchase(p) => super::purchase_wire::purchase_command_from(p),
+        W::SetDesign { programme, accent_rgb, tagline } => {
+            v::VoucherCommand::SetDesign { programme: ProgrammeId(programme), design: v::ProgrammeDesign { accent_rgb, tagline } }
+        }
     }
 }
 
@@ -547,6 +555,7 @@ pub(super) fn voucher_reply_to(r: &v::VoucherReply) -> WireVoucherReply {
         },
         R::Settled { settlement, amount } => W::Settled { settlement: settlement.0, amount: amount.0 },
         R::Purchase(p) => W::Purchase(super::purchase_wire::purchase_reply_to(&p)),
+        R::DesignSet { programme } => W::DesignSet(programme.0),
     }
 }
 
@@ -604,6 +613,7 @@ pub(super) fn voucher_reply_from(w: WireVoucherReply) -> v::VoucherReply {
         },
         W::Settled { settlement, amount } => R::Settled { settlement: v::SettlementId(settlement), amount: Cents(amount) },
         W::Purchase(p) => R::Purchase(super::purchase_wire::purchase_reply_from(p)),
+        W::DesignSet(programme) => R::DesignSet { programme: ProgrammeId(programme) },
     }
 }
 
@@ -634,6 +644,7 @@ pub(super) fn voucher_summary(reply: &v::VoucherReply) -> (&'static str, u64) {
         R::Synced { summary, .. } => ("voucher_synced", cents(summary.card_paid.plus(summary.risk_paid))),
         R::Settled { amount, .. } => ("voucher_settled", cents(amount)),
         R::Purchase(p) => super::purchase_wire::purchase_summary(&p),
+        R::DesignSet { programme } => ("voucher_design_set", u64::from(programme.0)),
     }
 }
 
@@ -751,6 +762,8 @@ pub(super) fn vouchers_from(w: WireVouchers) -> v::VoucherParts {
                 limits: limits_from(x.limits),
                 expiry: expiry_from(x.expiry),
                 created_at: TimeMs(x.created_at),
+                // Snapshot version 8 appends the designs (`designs_to`); older ones have none.
+                design: v::ProgrammeDesign::default(),
             })
             .collect(),
         merchants: w
@@ -1108,4 +1121,23 @@ pub(super) fn settlements_from(list: Vec<WireSettlement>) -> Vec<v::Settlement> 
             at: TimeMs(s.at),
         })
         .collect()
+}
+
+/// The programmes' designs, snapshot version 8: `(programme, accent, tagline)` for
+/// each programme whose design is not the default.
+pub(super) fn designs_to(p: &v::VoucherParts) -> Vec<(u32, u32, String)> {
+    p.programmes
+        .iter()
+        .filter(|x| x.design != v::ProgrammeDesign::default())
+        .map(|x| (x.id.0, x.design.accent_rgb, x.design.tagline.clone()))
+        .collect()
+}
+
+pub(super) fn designs_from(p: &mut v::VoucherParts, designs: Vec<(u32, u32, String)>) -> Result<(), super::DecodeError> {
+    for (programme, accent_rgb, tagline) in designs {
+        let found = p.programmes.iter_mut().find(|x| x.id.0 == programme);
+        let found = found.ok_or_else(|| super::DecodeError::Malformed(format!("a design of unknown programme {programme}")))?;
+        found.design = v::ProgrammeDesign { accent_rgb, tagline };
+    }
+    Ok(())
 }

@@ -101,6 +101,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(staff::create_staff_account))
         .routes(routes!(vouchers::create_programme))
         .routes(routes!(vouchers::get_programme))
+        .routes(routes!(vouchers::set_design))
         .routes(routes!(vouchers::create_merchant))
         .routes(routes!(vouchers::accept_merchant))
         .routes(routes!(vouchers::register_device))

@@ -205,7 +205,7 @@ fn voucher_status(r: &sturmfest_core::vouchers::VoucherRejection) -> (StatusCode
         // Voucher purchases paid online (`vouchers/purchase.rs`).
         UnknownPurchase => (StatusCode::NOT_FOUND, "Not found"),
         PurchaseIdInvalid | PurchaseSessionInvalid | NoRefundDue | TooManyPurchases => (StatusCode::CONFLICT, "Conflict"),
-        EmailInvalid => (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed"),
+        EmailInvalid | DesignInvalid => (StatusCode::UNPROCESSABLE_ENTITY, "Request cannot be processed"),
     }
 }
 

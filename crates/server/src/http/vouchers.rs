@@ -225,6 +225,10 @@ pub struct ProgrammeOut {
     /// Value of expired cards, booked to the programme's expired-value account.
     pub expired_value_cents: i64,
     pub expired_value: String,
+    /// The cards' accent colour, `#rrggbb` (`POST …/design`).
+    pub accent: String,
+    /// The line of text the cards carry; may be empty.
+    pub tagline: String,
 }
 
 #[utoipa::path(get, path = "/api/v1/{tenant}/vouchers/programmes/{programme}", tag = "admin",
@@ -257,10 +261,63 @@ pub async fn get_programme(
                 liability: euros(liability),
                 expired_value_cents: expired.0,
                 expired_value: euros(expired),
+                accent: crate::vouchers::design::accent_text(p.design.accent_rgb),
+                tagline: p.design.tagline.clone(),
             })
         })
         .await?;
     Ok(json(StatusCode::OK, &out.ok_or_else(|| rejection(VoucherRejection::UnknownProgramme))?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DesignIn {
+    /// `#rrggbb`; white text on it must reach a contrast of 4.5:1.
+    pub accent: String,
+    /// At most 120 bytes, one line; may be empty.
+    #[serde(default)]
+    pub tagline: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DesignOut {
+    pub programme: u32,
+    pub accent: String,
+    pub tagline: String,
+}
+
+/// How the programme's cards look to holders (digital card page, card e-mail and
+/// PDF): an accent colour and a line of text. The last design set wins.
+#[utoipa::path(post, path = "/api/v1/{tenant}/vouchers/programmes/{programme}/design", tag = "admin",
+    params(("tenant" = String, Path), ("programme" = u32, Path)), request_body = DesignIn,
+    responses((status = 200, body = DesignOut), (status = "4XX", description = "problem+json")))]
+pub async fn set_design(
+    State(state): State<AppState>,
+    PathParams((slug, programme)): PathParams<(String, u32)>,
+    office: Office,
+    key: IdempotencyKey,
+    body: JsonBody<DesignIn>,
+) -> ApiResult {
+    let handle = office.handle(&state, &slug)?;
+    let input = &body.value;
+    let out = set_design_with(handle, idem(&office.scope, &key, body.fingerprint), ProgrammeId(programme), &input.accent, &input.tagline).await?;
+    Ok(json(StatusCode::OK, &out))
+}
+
+/// `SetDesign` for the API and the office's overview page; the edge checks the
+/// colour's form and contrast, the core the tagline.
+pub(crate) async fn set_design_with(
+    handle: &TenantHandle,
+    idempotency: Option<core::Idempotency>,
+    programme: ProgrammeId,
+    accent: &str,
+    tagline: &str,
+) -> Result<DesignOut, Problem> {
+    let design = crate::vouchers::design::design(accent, tagline).map_err(|e| Problem::unprocessable(e.code(), e.to_string()))?;
+    let command = VoucherCommand::SetDesign { programme, design: design.clone() };
+    let reply = run(handle, idempotency, core::Command::Voucher(command)).await?;
+    let core::Reply::Voucher(VoucherReply::DesignSet { .. }) = reply else { return Err(unexpected(&reply)) };
+    Ok(DesignOut { programme: programme.0, accent: crate::vouchers::design::accent_text(design.accent_rgb), tagline: design.tagline })
 }
 
 // ----- merchants and devices -----

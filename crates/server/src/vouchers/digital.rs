@@ -77,6 +77,9 @@ pub struct CardView {
     pub expires_at: Option<TimeMs>,
     /// `CODE~CERTIFICATE`, freshly signed: what the merchant till scans.
     pub qr: String,
+    /// The programme's name and look (`ProgrammeDesign`).
+    pub programme_name: String,
+    pub design: sturmfest_core::vouchers::ProgrammeDesign,
 }
 
 /// The card `code` names with a fresh certificate of its balance; `None` when no
@@ -92,13 +95,14 @@ pub async fn card_view(handle: &TenantHandle, key: &CodeKey, code: &CardCode) ->
             let balance = v.balance(t.ledger(), card.id)?;
             // The serial grows with every booking, as the till's certificates' do.
             let serial = v.bookings().iter().filter(|b| b.card == card.id).count() as u64;
-            let cap = v.programme(card.programme)?.limits.card_offline_cents_max;
+            let programme = v.programme(card.programme)?;
+            let cap = programme.limits.card_offline_cents_max;
             let state = v.state_at(card.id, now)?;
-            Some((card, balance, serial, cap, state))
+            Some((card, balance, serial, cap, state, programme.name.clone(), programme.design.clone()))
         })
         .await
         .ok()??;
-    let (card, balance, serial, cap, state) = found;
+    let (card, balance, serial, cap, state, programme_name, design) = found;
     let certificate = BalanceCertificate {
         programme: card.programme,
         card: card.id,
@@ -109,7 +113,7 @@ pub async fn card_view(handle: &TenantHandle, key: &CodeKey, code: &CardCode) ->
         offline_cap: cap,
     };
     let qr = qr_text(&code.grouped(), &certificate.sign(&handle.credentials.keyring));
-    Some(CardView { card: card.id, code: code.grouped(), balance, state, expires_at: card.expires_at, qr })
+    Some(CardView { card: card.id, code: code.grouped(), balance, state, expires_at: card.expires_at, qr, programme_name, design })
 }
 
 /// The last valid day in Berlin, as the holder reads it.
@@ -149,6 +153,28 @@ pub fn card_pdf(organizer: &str, view: &CardView, lang: Lang) -> Vec<u8> {
         let clean: String = text.chars().filter(|c| !c.is_control()).take(40).collect();
         surface.draw_text(Point::from_xy(margin_pt, *y), font.clone(), size, &clean, false, TextDirection::Auto);
     };
+    // The programme's band: its accent behind its name and tagline in white (the
+    // office accepts only accents on which white text reaches 4.5:1).
+    let accent = view.design.accent_rgb;
+    let band_pt = if view.design.tagline.is_empty() { 34.0 } else { 50.0 };
+    let mut band = krilla::geom::PathBuilder::new();
+    band.push_rect(krilla::geom::Rect::from_xywh(0.0, 0.0, page_width_pt, band_pt).expect("a positive rectangle"));
+    let colour = |rgb: u32| krilla::paint::Fill {
+        paint: krilla::color::rgb::Color::new((rgb >> 16) as u8, (rgb >> 8) as u8, rgb as u8).into(),
+        ..krilla::paint::Fill::default()
+    };
+    surface.set_fill(Some(colour(accent)));
+    if let Some(band) = band.finish() {
+        surface.draw_path(&band);
+    }
+    surface.set_fill(Some(colour(0xffffff)));
+    let mut band_y = 6.0;
+    line(&mut surface, &view.programme_name, 11.0, &mut band_y);
+    if !view.design.tagline.is_empty() {
+        line(&mut surface, &view.design.tagline, 8.0, &mut band_y);
+    }
+    surface.set_fill(Some(krilla::paint::Fill::default()));
+    y = y.max(band_pt + 4.0);
     line(&mut surface, organizer, 9.0, &mut y);
     line(&mut surface, title, 15.0, &mut y);
     line(&mut surface, &format!("{balance}: {}", euros(view.balance, lang)), 12.0, &mut y);

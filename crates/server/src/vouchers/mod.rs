@@ -9,6 +9,7 @@
 //! purchase and renders it; `online.rs` buys and loads cards through a payment provider. The JSON API over all this is `http/vouchers.rs`.
 
 pub mod codes;
+pub mod design;
 pub mod device;
 pub mod digital;
 pub mod iban;

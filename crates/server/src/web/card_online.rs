@@ -415,6 +415,10 @@ struct DigitalPage<'a> {
     state: &'static str,
     loadable: bool,
     email: String,
+    /// The programme's name, accent (`#rrggbb`) and tagline, on the card's band.
+    programme: String,
+    accent: String,
+    tagline: String,
 }
 
 pub async fn digital_page(
@@ -449,6 +453,9 @@ pub async fn digital_page(
         slug: &slug,
         token: &token,
         qr_svg: crate::tickets::qr_svg(&view.qr),
+        programme: view.programme_name.clone(),
+        accent: crate::vouchers::design::accent_text(view.design.accent_rgb),
+        tagline: view.design.tagline.clone(),
         qr_text: view.qr.clone(),
         code: view.code.clone(),
         balance: euros(balance, lang),

@@ -79,6 +79,7 @@ pub fn pages() -> Router<AppState> {
         // The voucher office: overview, cards and counter (web/voucher_office.rs).
         .route("/{tenant}/vouchers", get(voucher_office::overview))
         .route("/{tenant}/vouchers/programmes", axum::routing::post(voucher_office::create_programme))
+        .route("/{tenant}/vouchers/programmes/{programme}/design", axum::routing::post(voucher_office::design_submit))
         .route("/{tenant}/vouchers/expiry", axum::routing::post(voucher_office::expire))
         .route("/{tenant}/vouchers/cards", get(voucher_office::cards))
         .route("/{tenant}/vouchers/cards/batch", axum::routing::post(voucher_office::issue_batch))

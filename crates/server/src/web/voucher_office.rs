@@ -67,6 +67,11 @@ pub struct VoucherOfficeTexts {
     pub new_programme: &'static str,
     pub create: &'static str,
     pub programme_created: &'static str,
+    pub design_title: &'static str,
+    pub accent: &'static str,
+    pub tagline: &'static str,
+    pub design_hint: &'static str,
+    pub design_save: &'static str,
     pub expiry_title: &'static str,
     pub expiry_hint: &'static str,
     pub expiry_button: &'static str,
@@ -188,6 +193,11 @@ static DE: VoucherOfficeTexts = VoucherOfficeTexts {
     new_programme: "Neues Programm",
     create: "Anlegen",
     programme_created: "Das Programm ist angelegt.",
+    design_title: "Aussehen der Karten",
+    accent: "Akzentfarbe",
+    tagline: "Zeile auf der Karte",
+    design_hint: "So sehen Inhaberinnen und Inhaber die digitale Karte, ihre E-Mail und ihr PDF. Weiße Schrift muss auf der Farbe lesbar sein (Kontrast mindestens 4,5 : 1).",
+    design_save: "Aussehen speichern",
     expiry_title: "Abgelaufene Karten buchen",
     expiry_hint: "Bucht das Guthaben aller Karten, deren Gültigkeit vorbei ist, als verfallenen Wert. Der Wert wird gebucht, nicht gelöscht. Der Server tut das auch selbst, sobald eine Karte fällig ist.",
     expiry_button: "Abgelaufene Karten jetzt buchen",
@@ -308,6 +318,11 @@ static EN: VoucherOfficeTexts = VoucherOfficeTexts {
     new_programme: "New programme",
     create: "Create",
     programme_created: "The programme is created.",
+    design_title: "How the cards look",
+    accent: "Accent colour",
+    tagline: "Line on the card",
+    design_hint: "This is how holders see the digital card, its e-mail and its PDF. White text must be readable on the colour (contrast at least 4.5:1).",
+    design_save: "Save the look",
     expiry_title: "Book expired cards",
     expiry_hint: "Books the balance of every card whose validity has ended as expired value. The value is booked, not deleted. The server also does this by itself as soon as a card falls due.",
     expiry_button: "Book expired cards now",
@@ -542,6 +557,10 @@ pub struct OfficeForm {
     #[serde(default)]
     reversal_minutes: String,
     #[serde(default)]
+    accent: String,
+    #[serde(default)]
+    tagline: String,
+    #[serde(default)]
     programme: String,
     #[serde(default)]
     count: String,
@@ -590,6 +609,9 @@ pub struct ProgrammeRow {
     pub expired: u64,
     pub liability: String,
     pub expired_value: String,
+    /// The cards' look: `#rrggbb` and the tagline.
+    pub accent: String,
+    pub tagline: String,
 }
 
 /// The typed values of the new-programme form, kept when it is refused.
@@ -655,6 +677,8 @@ async fn programme_rows(handle: &TenantHandle, lang: Lang) -> Result<Vec<Program
                         expired: counts[3],
                         liability: euros(vouchers.liability(t.ledger(), p.id), lang),
                         expired_value: euros(expired, lang),
+                        accent: crate::vouchers::design::accent_text(p.design.accent_rgb),
+                        tagline: p.design.tagline.clone(),
                     }
                 })
                 .collect()
@@ -739,6 +763,33 @@ pub async fn create_programme(staff: StaffSession, Query(query): Query<PageQuery
             let error = refusal(lang, &problem);
             match refused(problem) {
                 Ok(status) => with_status(render_overview(&staff, lang, false, None, Some(error), fields).await, status),
+                Err(response) => response,
+            }
+        }
+    }
+}
+
+/// The look of a programme's cards. Setting it twice is harmless (the last wins), so
+/// the form needs no idempotency key.
+pub async fn design_submit(
+    staff: StaffSession,
+    crate::http::extract::PathParams((_slug, programme)): crate::http::extract::PathParams<(String, u32)>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+    Form(form): Form<OfficeForm>,
+) -> Response {
+    let lang = Lang::negotiate(query.lang.as_deref(), &headers);
+    if let Err(r) = gate_form(&staff, &headers, &form.csrf) {
+        return r;
+    }
+    let programme = sturmfest_core::ledger::ProgrammeId(programme);
+    match api::set_design_with(&staff.handle, None, programme, &form.accent, &form.tagline).await {
+        Ok(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/{}/vouchers?lang={}#programme-row-{}", staff.slug, lang.code(), programme.0))])
+            .into_response(),
+        Err(problem) => {
+            let error = refusal(lang, &problem);
+            match refused(problem) {
+                Ok(status) => with_status(render_overview(&staff, lang, false, None, Some(error), ProgrammeFields::default()).await, status),
                 Err(response) => response,
             }
         }

@@ -379,7 +379,7 @@ fn run(tool: &str, args: &[&str]) -> String {
 }
 
 /// The PDF's text, one string per page, with non-breaking spaces as spaces.
-fn page_texts(pdf: &[u8]) -> Vec<String> {
+pub(crate) fn page_texts(pdf: &[u8]) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tickets.pdf");
     std::fs::write(&path, pdf).unwrap();

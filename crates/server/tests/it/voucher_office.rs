@@ -452,3 +452,27 @@ async fn the_node_books_a_due_card_by_itself_without_any_call() {
     }
     invariants(&n).await;
 }
+
+#[tokio::test]
+async fn the_overview_sets_a_programmes_look_and_refuses_an_unreadable_colour() {
+    let n = crate::api::fresh().await;
+    let mut clerk = Clerk::new(&n, "gutschein").await;
+    let id = programme(&n, &mut clerk, "Stadtgutschein").await;
+    let path = format!("/club/vouchers/programmes/{id}/design");
+    let overview = clerk.page(&n, "/club/vouchers").await;
+    assert!(overview.contains(&format!("action=\"{path}?lang=de\"")) && overview.contains("value=\"#0b5394\""), "{overview}");
+    // Light yellow: white text on it is unreadable; the page says so and nothing changes.
+    let refused = clerk.post(&n, &path, &[("accent", "#f4d03f"), ("tagline", "Hell")]).await;
+    expect_status(&refused, 422);
+    assert!(page_text(&refused).contains("4.5:1") || page_text(&refused).contains("4,5"), "{}", page_text(&refused));
+    let design = read(&n, move |t| t.vouchers().programme(ProgrammeId(id)).unwrap().design.clone()).await;
+    assert_eq!(design, Default::default());
+    // A dark red with a tagline is taken, and the overview shows it.
+    let done = clerk.post(&n, &path, &[("accent", "#8a1c1c"), ("tagline", "Gilt in der Altstadt")]).await;
+    expect_status(&done, 303);
+    let design = read(&n, move |t| t.vouchers().programme(ProgrammeId(id)).unwrap().design.clone()).await;
+    assert_eq!((design.accent_rgb, design.tagline.as_str()), (0x8a1c1c, "Gilt in der Altstadt"));
+    let overview = clerk.page(&n, "/club/vouchers").await;
+    assert!(overview.contains("background:#8a1c1c") && overview.contains("value=\"Gilt in der Altstadt\""), "{overview}");
+    invariants(&n).await;
+}

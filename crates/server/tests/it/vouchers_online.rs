@@ -337,3 +337,42 @@ async fn a_digital_card_is_bought_through_stripe_and_a_duplicate_event_changes_n
     assert_eq!(code, 303, "the return page shows the card page once paid: {page}");
     n.close().await;
 }
+
+/// The office sets a programme's look; a bad colour, one white text cannot be read
+/// on, or a two-line tagline is refused with its code and changes nothing; the
+/// digital card's page and PDF then carry the accent and the tagline.
+#[tokio::test]
+async fn the_programmes_design_is_checked_and_reaches_the_digital_card_page_and_pdf() {
+    let s = shop().await;
+    let path = format!("/vouchers/programmes/{}/design", s.programme);
+    let design = |_: &str, body: Value| post(at("club", &path), body).bearer(&s.admin);
+    expect_problem(&check(&s.app, design("d-1", json!({"accent": "red", "tagline": ""}))).await, 422, "design_accent_invalid");
+    expect_problem(&check(&s.app, design("d-2", json!({"accent": "#f4d03f", "tagline": ""}))).await, 422, "design_contrast_too_low");
+    expect_problem(&check(&s.app, design("d-3", json!({"accent": "#8a1c1c", "tagline": "zwei\nZeilen"}))).await, 422, "design_invalid");
+    let unknown = post(at("club", "/vouchers/programmes/999/design"), json!({"accent": "#8a1c1c"})).bearer(&s.admin);
+    expect_problem(&check(&s.app, unknown).await, 404, "unknown_programme");
+    let programme = check(&s.app, get(at("club", &format!("/vouchers/programmes/{}", s.programme))).bearer(&s.admin)).await;
+    assert_eq!((programme.json["accent"].as_str(), programme.json["tagline"].as_str()), (Some("#0b5394"), Some("")), "still the default");
+
+    let set = check(&s.app, design("d-5", json!({"accent": "#8A1C1C", "tagline": "Gilt in 120 Geschäften der Altstadt"}))).await;
+    expect_status(&set, 200);
+    assert_eq!(set.json["accent"], "#8a1c1c");
+    let programme = check(&s.app, get(at("club", &format!("/vouchers/programmes/{}", s.programme))).bearer(&s.admin)).await;
+    assert_eq!(programme.json["tagline"], "Gilt in 120 Geschäften der Altstadt");
+
+    let started = start(&s.app, json!({"amount_cents": 2_000, "email": "kim@example.org", "lang": "de"})).await.json;
+    press(&s.app, &started, "pay", "normal").await;
+    let received = s.sink.next_message(std::time::Duration::from_secs(20)).await;
+    let message = mail_parser::MessageParser::default().parse(&received.data).expect("a parseable message");
+    let text = message.body_text(0).unwrap().replace("\r\n", "\n");
+    let link = text.lines().find(|l| l.starts_with("https://karten.example/club/card/digital/")).expect("the card page link");
+    let (code, page) = html(&s.app, link.strip_prefix("https://karten.example").unwrap()).await;
+    assert_eq!(code, 200);
+    assert!(page.contains("background:#8a1c1c") && page.contains("Gilt in 120 Geschäften der Altstadt"), "{page}");
+    assert!(page.contains("Stadtgutschein"), "the programme's name on the band");
+    let pdf = message.attachments().next().expect("the card PDF").contents().to_vec();
+    if crate::tickets::poppler_available() {
+        let text = crate::tickets::page_texts(&pdf).join("\n");
+        assert!(text.contains("Stadtgutschein") && text.contains("Gilt in 120 Geschäften"), "{text}");
+    }
+}
