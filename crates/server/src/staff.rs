@@ -334,6 +334,12 @@ impl StaffSession {
         let Ok(sent) = URL_SAFE_NO_PAD.decode(token.trim()) else { return Err(Denied::CsrfInvalid) };
         if bool::from(sent.as_slice().ct_eq(&self.csrf_bytes())) { Ok(()) } else { Err(Denied::CsrfInvalid) }
     }
+
+    /// The gate of every office form that changes something: the CSRF token, then
+    /// the role; a refusal answered as `Denied::respond` does (a page for browsers).
+    pub fn gate_form(&self, headers: &HeaderMap, csrf: &str, role: Role) -> Result<(), axum::response::Response> {
+        self.check_csrf(csrf).and_then(|()| self.require(role)).map_err(|d| d.respond(&self.slug, headers))
+    }
 }
 
 /// Why a staff request is refused. Browsers get a page (a login redirect for a

@@ -394,16 +394,9 @@ pub fn parse_seats(venue: &core::Venue, text: &str) -> Result<Vec<core::SeatId>,
     Ok(seats)
 }
 
-/// Parses what the counter typed into euros: `50`, `50,00`, `50.5`.
+/// The cash the counter typed (`format::parse_euros`), at most `cash_given_cents_max`.
 pub fn parse_euros(text: &str) -> Option<i64> {
-    let text = text.trim().replace(',', ".");
-    let (whole, part) = text.split_once('.').unwrap_or((&text, ""));
-    if whole.is_empty() || !whole.bytes().all(|c| c.is_ascii_digit()) || part.len() > 2 || !part.bytes().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let whole: i64 = whole.parse().ok().filter(|w: &i64| *w <= cash_given_cents_max / 100)?;
-    let part: i64 = if part.is_empty() { 0 } else { format!("{part:0<2}").parse().ok()? };
-    Some(whole * 100 + part)
+    super::format::parse_euros(text).filter(|&cents| cents <= cash_given_cents_max)
 }
 
 /// `POST /{tenant}/boxoffice/sell`: hold on the box-office channel, check the cash,

@@ -293,7 +293,7 @@ pub async fn buy_submit(
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         no_store(response)
     };
-    let Some(cents) = crate::web::boxoffice::parse_euros(&form.amount).filter(|c| *c > 0) else {
+    let Some(cents) = crate::web::format::parse_euros(&form.amount).filter(|c| *c > 0) else {
         return again(c.amount_invalid, choices);
     };
     if online::check_email(&form.email).is_err() {

@@ -25,7 +25,7 @@ use super::{html, not_found};
 use crate::http::TenantHandle;
 use crate::http::extract::PathParams;
 use crate::http::problem::Problem;
-use crate::staff::{Denied, StaffSession};
+use crate::staff::StaffSession;
 use crate::venue_import;
 
 /// Most orders one search lists.
@@ -332,7 +332,7 @@ fn gate(staff: &StaffSession, headers: &HeaderMap) -> Result<(), Response> {
 
 /// For forms: CSRF first, then the role.
 fn gate_form(staff: &StaffSession, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
-    staff.check_csrf(csrf).and_then(|()| staff.require(Role::Office)).map_err(|d: Denied| d.respond(&staff.slug, headers))
+    staff.gate_form(headers, csrf, Role::Office)
 }
 
 fn channel_text(channel: core::Channel, o: &OfficeTexts) -> &'static str {
@@ -679,7 +679,7 @@ pub fn amendment(fields: &[(String, String)]) -> Result<core::EventAmendment, St
         let Some(rest) = key.strip_prefix("price_") else { continue };
         let Some((c, t)) = rest.split_once('_') else { continue };
         let (Ok(c), Ok(t)) = (c.parse(), t.parse()) else { continue };
-        let cents = super::boxoffice::parse_euros(value).ok_or_else(|| format!("{value:?} is not a price in euros"))?;
+        let cents = super::format::parse_euros(value).ok_or_else(|| format!("{value:?} is not a price in euros"))?;
         prices.push((core::CategoryId(c), core::TariffId(t), core::Cents(cents)));
     }
     Ok(core::EventAmendment {
@@ -1277,7 +1277,7 @@ pub fn parse_tariffs(text: &str) -> Result<Vec<core::TariffSpec>, String> {
         .filter(|l| !l.is_empty())
         .map(|line| {
             let (name, price) = line.rsplit_once(char::is_whitespace).ok_or_else(|| format!("{line:?}: write a name and a price"))?;
-            let price = super::boxoffice::parse_euros(price).ok_or_else(|| format!("{line:?}: {price:?} is not a price in euros"))?;
+            let price = super::format::parse_euros(price).ok_or_else(|| format!("{line:?}: {price:?} is not a price in euros"))?;
             Ok(core::TariffSpec { name: name.trim().to_string(), price: core::Cents(price) })
         })
         .collect()

@@ -30,7 +30,7 @@ use super::i18n::{Lang, Texts};
 use super::voucher_nav::VoucherNav;
 use super::{html, not_found};
 use crate::http::problem::Problem;
-use crate::staff::{Denied, StaffSession};
+use crate::staff::StaffSession;
 
 /// The most a euro field of these pages takes: EUR 10 million, above every limit the
 /// core accepts (`offline_allowance_cents_limit` is EUR 100,000).
@@ -270,7 +270,7 @@ pub fn gate(staff: &StaffSession, headers: &HeaderMap) -> Result<(), Response> {
 
 /// For forms: CSRF first, then the role.
 pub fn gate_form(staff: &StaffSession, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
-    staff.check_csrf(csrf).and_then(|()| staff.require(Role::VoucherOffice)).map_err(|d: Denied| d.respond(&staff.slug, headers))
+    staff.gate_form(headers, csrf, Role::VoucherOffice)
 }
 
 /// `DE•• •••• •••• •••• ••30 00` style is long on a phone: the country, then only
@@ -285,18 +285,9 @@ pub fn masked_iban(iban: &str) -> String {
     format!("{country}•• •••• {last}")
 }
 
-/// Euros as typed (`500`, `500,00`, `1.234,56` or `1234.56`) into cents.
+/// Euros as typed (`format::parse_euros`), at most `form_euros_cents_max`.
 pub fn parse_form_euros(text: &str) -> Option<Cents> {
-    let text = text.trim().replace(['\u{a0}', ' ', '€'], "");
-    // A German thousands dot before a decimal comma (`1.234,56`) is dropped.
-    let text = if text.contains(',') { text.replace('.', "").replace(',', ".") } else { text };
-    let (whole, part) = text.split_once('.').unwrap_or((&text, ""));
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
-    if !digits(whole) || part.len() > 2 || !(part.is_empty() || digits(part)) || whole.len() > 12 {
-        return None;
-    }
-    let cents = whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(if part.is_empty() { 0 } else { format!("{part:0<2}").parse().ok()? })?;
-    (cents <= form_euros_cents_max).then_some(Cents(cents))
+    super::format::parse_euros(text).filter(|&cents| cents <= form_euros_cents_max).map(Cents)
 }
 
 /// A programme for the selectors.
@@ -775,6 +766,7 @@ mod tests {
         let check = |text: &str, expect: Option<i64>| assert_eq!(parse_form_euros(text).map(|c| c.0), expect, "{text:?}");
         check("500", Some(50_000));
         check("500,5", Some(50_050));
+        // The same reading as every other form (`format::parse_euros`).
         check("1.234,56", Some(123_456));
         check("1234.56", Some(123_456));
         check("12,345", None);

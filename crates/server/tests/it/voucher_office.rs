@@ -318,13 +318,15 @@ async fn hostile_input_gets_the_clerks_sentence_and_changes_nothing() {
     let before = journal(&n).await;
 
     let long_code = "A".repeat(10_000);
-    let cases: [(&str, &str, &str, u16, &str); 8] = [
+    let cases: [(&str, &str, &str, u16, &str); 9] = [
         ("load", &codes[0], "12,345", 422, "höchstens zwei Nachkommastellen"),
         ("load", &codes[0], "-5", 422, "höchstens zwei Nachkommastellen"),
         ("load", &codes[0], "0", 422, "höchstens zwei Nachkommastellen"),
         ("load", &codes[0], "99999999999", 422, "höchstens zwei Nachkommastellen"),
         ("load", &codes[0], "200", 422, "Höchstbetrag je Aufladung"),
-        ("load", &codes[0], "1.000,00", 422, "höchstens zwei Nachkommastellen"),
+        // German thousands grouping is read as a thousand euros, which is over the load limit.
+        ("load", &codes[0], "1.000,00", 422, "Höchstbetrag je Aufladung"),
+        ("load", &codes[0], "1.00,00", 422, "höchstens zwei Nachkommastellen"),
         ("load", "XXXX-YYYY", "5", 422, "Kartencode ist nicht gültig"),
         ("load", &long_code, "5", 422, "Kartencode ist nicht gültig"),
     ];
