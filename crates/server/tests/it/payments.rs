@@ -208,6 +208,19 @@ async fn a_late_webhook_re_holds_seats_that_are_still_free() {
     assert_eq!(order_count(&n, event).await, 1);
 }
 
+/// The fan's hold ends and the counter sells the same seat for cash: what a late
+/// payment for the hold finds.
+async fn release_and_sell_at_the_counter(n: &Node, event: u64, hold: &str, seat: u32) {
+    let released = check(&n.app, request("DELETE", at("club", &format!("/holds/{hold}"))).header("idempotency-key", format!("rel-{event}-{seat}"))).await;
+    expect_status(&released, 200);
+    let body = json!({"customer": "kasse", "tariff": 0, "channel": "box_office", "selection": {"type": "seats", "seats": [seat]}});
+    let counter = check(&n.app, post(at("club", &format!("/events/{event}/holds")), body).bearer(&n.counter)).await;
+    expect_status(&counter, 201);
+    let confirm = json!({"payment_ref": "cash", "buyer": {"name": "Kasse", "email": ""}});
+    let sold = check(&n.app, post(at("club", &format!("/holds/{}/confirm", counter.json["hold_id"])), confirm).bearer(&n.counter)).await;
+    expect_status(&sold, 201);
+}
+
 #[tokio::test]
 async fn a_late_webhook_for_seats_sold_meanwhile_is_refunded_through_the_provider() {
     let n = fresh().await;
@@ -216,15 +229,7 @@ async fn a_late_webhook_for_seats_sold_meanwhile_is_refunded_through_the_provide
     let started = start(&n, &hold).await;
     let session = session_of(&started);
     expect_status(&press(&n.app, &session, "pay", "late").await, 303);
-    let released = check(&n.app, request("DELETE", at("club", &format!("/holds/{hold}"))).header("idempotency-key", "rel-2")).await;
-    expect_status(&released, 200);
-    // The counter sells the seat.
-    let body = json!({"customer": "kasse", "tariff": 0, "channel": "box_office", "selection": {"type": "seats", "seats": [7]}});
-    let counter = check(&n.app, post(at("club", &format!("/events/{event}/holds")), body).bearer(&n.counter)).await;
-    expect_status(&counter, 201);
-    let confirm = json!({"payment_ref": "cash", "buyer": {"name": "Kasse", "email": ""}});
-    let sold = check(&n.app, post(at("club", &format!("/holds/{}/confirm", counter.json["hold_id"])), confirm).bearer(&n.counter)).await;
-    expect_status(&sold, 201);
+    release_and_sell_at_the_counter(&n, event, &hold, 7).await;
 
     let delivered = check(&n.app, request("POST", format!("/pay/test/club/{session}/deliver"))).await;
     expect_status(&delivered, 200);
@@ -242,14 +247,7 @@ async fn money_owed_back_but_never_refunded_is_refunded_by_the_node_later() {
     let hold = hold(&n, event, &[7]).await;
     let started = start(&n, &hold).await;
     let session = session_of(&started);
-    let released = check(&n.app, request("DELETE", at("club", &format!("/holds/{hold}"))).header("idempotency-key", "rel-3")).await;
-    expect_status(&released, 200);
-    let body = json!({"customer": "kasse", "tariff": 0, "channel": "box_office", "selection": {"type": "seats", "seats": [7]}});
-    let counter = check(&n.app, post(at("club", &format!("/events/{event}/holds")), body).bearer(&n.counter)).await;
-    expect_status(&counter, 201);
-    let confirm = json!({"payment_ref": "cash", "buyer": {"name": "Kasse", "email": ""}});
-    let sold = check(&n.app, post(at("club", &format!("/holds/{}/confirm", counter.json["hold_id"])), confirm).bearer(&n.counter)).await;
-    expect_status(&sold, 201);
+    release_and_sell_at_the_counter(&n, event, &hold, 7).await;
     // The provider's success reaches the core, and the node stops before it calls
     // the provider back: the core knows the money is owed, nobody has paid it.
     let handle = &n.opened.state.tenants["club"];
